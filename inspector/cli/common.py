@@ -1,0 +1,122 @@
+"""Arguments shared by several verbs: backbone, detector, augmentation, refinement, calibration."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
+from inspector.io.datasets import Sample, is_mvtec_category, list_images, load_category
+from inspector.io.images import is_image_file
+from inspector.pipeline import FitSettings
+from inspector.types import InspectorError
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """`name=value`; value parsed as JSON when it can be (numbers, lists, booleans), else a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected name=value, got '{text}'")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: bool = False) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--backbone", default=DEFAULT_BACKBONE,
+                       help=f"backbone: {', '.join(BACKBONES)} or any timm name with --weights (default {DEFAULT_BACKBONE})")
+    group.add_argument("--weights", default=None, help="weights file (.pth / .safetensors) for a backbone")
+    group.add_argument("--image-size", type=int, default=224, help="backbone input size in pixels (default 224)")
+    if multiple_detectors:
+        group.add_argument("--detector", nargs="+", default=["knn", "mahalanobis", "padim"],
+                           help="detector(s) to run (default: knn mahalanobis padim)")
+    else:
+        group.add_argument("--detector", default="padim", help="detector (default padim)")
+    group.add_argument("--param", action="append", type=parse_param, default=[], metavar="NAME=VALUE",
+                       help="detector parameter, e.g. --param covariance=empirical (repeatable)")
+    group.add_argument("--policy", default=None, help="augmentation policy: a preset name or a JSON file")
+    group.add_argument("--aug-factor", type=int, default=0, help="augmented copies per image (originals are kept)")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("refinement and threshold")
+    group.add_argument("--refine-ratio", type=float, default=0.0,
+                       help="SROC: flag and leave out this fraction of the training images (e.g. 0.1)")
+    group.add_argument("--refine-detector", default=None, help="detector used to rank for SROC (default: the fitted one)")
+    group.add_argument("--calibration", choices=["quantile", "sigma", "chi2"], default="sigma",
+                       help="how the threshold is set from good images (default sigma)")
+    group.add_argument("--calibration-parameter", type=float, default=None,
+                       help="quantile (default 0.99), k for mean + k*sigma (default 3) or chi-square quantile (0.999)")
+
+
+def policy_json(spec: str | None) -> dict | None:
+    if not spec:
+        return None
+    from inspector.augment.policy import load_policy
+
+    return load_policy(spec).to_json()
+
+
+def settings_from_args(args: argparse.Namespace, detector: str | None = None) -> FitSettings:
+    calibration = getattr(args, "calibration", "sigma")
+    parameter = getattr(args, "calibration_parameter", None)
+    if parameter is None:
+        parameter = {"quantile": 0.99, "sigma": 3.0, "chi2": 0.999}[calibration]
+    settings = FitSettings(
+        backbone=args.backbone, image_size=args.image_size, detector=detector or args.detector,
+        detector_params=dict(args.param), policy=policy_json(args.policy), aug_factor=args.aug_factor,
+        refine_ratio=getattr(args, "refine_ratio", 0.0), refine_detector=getattr(args, "refine_detector", None),
+        calibration=calibration, calibration_parameter=parameter, seed=args.seed, device=args.device,
+        weights_file=args.weights,
+    )
+    settings.validate()
+    return settings
+
+
+def training_samples(path: str | Path) -> list[Sample]:
+    """`train/good` of an MVTec-style category, or every image of a plain folder."""
+    path = Path(path)
+    if is_mvtec_category(path):
+        return load_category(path).train
+    return [Sample(p) for p in _images_in(path)]
+
+
+def _images_in(path: Path) -> list[Path]:
+    images = list_images(path)
+    if not images:
+        raise InspectorError(f"{path} holds no images.")
+    return images
+
+
+def expand_image_arguments(items: list[str]) -> list[Path]:
+    """Files and folders given on the command line -> image files (folders: their images)."""
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            paths.extend(_images_in(path))
+        elif path.is_file():
+            if not is_image_file(path):
+                raise InspectorError(f"{path} is not an image file (png, jpg, bmp, tif).")
+            paths.append(path)
+        else:
+            raise InspectorError(f"Not found: {path}")
+    return paths
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value).__name__)

@@ -1,0 +1,296 @@
+"""`inspector <verb>`: fit, inspect, evaluate, demo, log. Never imports Qt."""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from inspector import __version__
+from inspector.cli.common import (add_fit_arguments, add_model_arguments, expand_image_arguments, json_default,
+                                  parse_param, policy_json, settings_from_args, training_samples)
+from inspector.cli.progress import StageProgressBar
+from inspector.types import Cancelled, InspectorError
+
+
+def _write_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """A plain-text table: columns are (key, header, format)."""
+    cells = [[header for _, header, _ in columns]]
+    for row in rows:
+        cells.append(["-" if row.get(key) is None else format(row[key], fmt) for key, _, fmt in columns])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)) for line in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def _write_results(path: Path, rows: list[dict], settings: dict) -> None:
+    """JSON (rows + settings) or CSV (settings repeated on every row) chosen by suffix, written atomically."""
+    from inspector.store.atomic import atomic_open
+
+    if path.suffix.lower() == ".csv":
+        flat = [{**{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()},
+                 "settings": json.dumps(settings, default=json_default)} for row in rows]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(flat[0]))
+        writer.writeheader()
+        writer.writerows(flat)
+        with atomic_open(path, "w") as handle:
+            handle.write(buffer.getvalue())
+    else:
+        with atomic_open(path, "w") as handle:
+            json.dump({"settings": settings, "results": rows}, handle, indent=2, default=json_default)
+
+
+# -- fit ---------------------------------------------------------------------------------------
+def cmd_fit(args: argparse.Namespace) -> int:
+    from inspector.pipeline import fit_model
+
+    samples = training_samples(args.images)
+    settings = settings_from_args(args)
+    print(f"Fitting {settings.detector} on {len(samples)} image(s) from {args.images}", file=sys.stderr)
+    images, names = [], []
+    for sample in samples:
+        images.append(sample.load())
+        names.append(sample.path.name)
+    bar = StageProgressBar(not args.quiet)
+    try:
+        result = fit_model(images, settings, bar.reporter(), names=names)
+    finally:
+        bar.close()
+    out = result.model.save(args.out)
+    threshold = result.model.threshold
+    print(f"Model {result.model.model_id} saved to {out}")
+    print(f"Threshold (FAIL) = {threshold.fail:.4g}  [{threshold.method} {threshold.parameter}, "
+          f"{result.model.info['calibration_source']}]")
+    if result.ranking is not None:
+        flagged = [names[i] for i in result.ranking.flagged_indices()]
+        print(f"SROC flagged {len(flagged)} image(s) for review (left out of the fit): {', '.join(flagged) or '-'}")
+    return 0
+
+
+# -- inspect -----------------------------------------------------------------------------------
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from inspector.io.images import load_image, save_image
+    from inspector.pipeline import InspectionModel
+    from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
+
+    model = InspectionModel.load(args.model)
+    if args.fail is not None or args.review is not None:
+        model.threshold = model.threshold.with_values(args.fail if args.fail is not None else model.threshold.fail, args.review)
+    paths = expand_image_arguments(args.images)
+    log = None
+    if args.log:
+        from inspector.store.log import InspectionLog
+
+        log = InspectionLog(args.log)
+    rows: list[dict] = []
+    bar = StageProgressBar(not args.quiet)
+    try:
+        for start in range(0, len(paths), 16):
+            chunk = paths[start:start + 16]
+            images, ok_paths = [], []
+            for path in chunk:
+                try:
+                    images.append(load_image(path))
+                    ok_paths.append(path)
+                except InspectorError as exc:
+                    rows.append({"image": str(path), "score": None, "verdict": "ERROR", "error": str(exc)})
+            for path, image, prediction in zip(ok_paths, images, model.predict(images, bar.reporter())):
+                rows.append({"image": str(path), "score": prediction.score, "verdict": prediction.verdict, "error": ""})
+                if log is not None:
+                    log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=prediction.score,
+                               threshold=model.threshold.fail, verdict=prediction.verdict, image_path=str(path),
+                               review_threshold=model.threshold.review)
+                if args.maps_dir and prediction.anomaly_map is not None:
+                    overlay = heatmap_overlay(image, prediction.anomaly_map, threshold_levels(model.threshold))
+                    overlay = annotate(overlay, f"{prediction.verdict}  {prediction.score:.3g}", VERDICT_COLOURS[prediction.verdict])
+                    save_image(Path(args.maps_dir) / f"{path.stem}_heatmap.png", overlay)
+    finally:
+        bar.close()
+    print(_write_table(rows, [("verdict", "verdict", ""), ("score", "score", ".4g"), ("image", "image", "")]))
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("PASS", "REVIEW", "FAIL", "ERROR")}
+    print(f"\nthreshold FAIL >= {model.threshold.fail:.4g}"
+          + (f", REVIEW >= {model.threshold.review:.4g}" if model.threshold.review is not None else "")
+          + "   " + "  ".join(f"{k}: {v}" for k, v in counts.items() if v))
+    if not model.localizes and args.maps_dir:
+        print(f"Note: {model.detector.display_name} does not localise; no heatmaps were written.")
+    if args.csv:
+        from inspector.store.atomic import atomic_open
+
+        with atomic_open(args.csv, "w") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["image", "score", "verdict", "error"])
+            writer.writeheader()
+            writer.writerows(rows)
+    return 1 if counts["ERROR"] and not any(counts[v] for v in ("PASS", "REVIEW", "FAIL")) else 0
+
+
+# -- evaluate ----------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if getattr(args, "protocol", "standard") != "standard":
+        from inspector.cli.protocols import run_protocol
+
+        return run_protocol(args)
+    if getattr(args, "sweep", False):
+        return _run_sweep(args)
+    from inspector.evaluation.standard import DetectorSpec, evaluate_category
+    from inspector.features.extractor import FeatureConfig
+    from inspector.io.datasets import load_category
+
+    category = load_category(args.dataset)
+    specs = [DetectorSpec(name, dict(args.param)) for name in args.detector]
+    if "mahalanobis-empirical" in args.detector:
+        specs = [DetectorSpec("mahalanobis", {"covariance": "empirical"}) if s.name == "mahalanobis-empirical" else s for s in specs]
+    config = FeatureConfig(args.backbone, args.image_size, args.weights)
+    policy = policy_json(args.policy)
+    bar = StageProgressBar(not args.quiet)
+    started = time.time()
+    try:
+        rows = evaluate_category(category, specs, config, policy, args.aug_factor, args.seed, args.device, bar.reporter())
+    finally:
+        bar.close()
+    print(f"{category.name}: {len(category.train)} train, {len(category.test)} test images "
+          f"({int(category.test_labels.sum())} defective); backbone {config.backbone} @ {config.image_size}px"
+          + (f"; augmentation x{args.aug_factor}" if policy and args.aug_factor else ""))
+    print(_write_table(rows, [("detector", "detector", ""), ("image_auroc", "image AUROC", ".4f"),
+                              ("pixel_auroc", "pixel AUROC", ".4f"), ("au_pro", "AU-PRO@30%", ".4f"),
+                              ("f1_max", "F1-max", ".4f"), ("fit_seconds", "fit s", ".2f"),
+                              ("score_seconds_per_image", "score s/img", ".4f")]))
+    settings = {"dataset": str(Path(args.dataset).resolve()), "backbone": config.backbone, "image_size": config.image_size,
+                "weights_file": config.weights_file, "detectors": [s.label for s in specs], "policy": policy,
+                "aug_factor": args.aug_factor, "seed": args.seed, "device": args.device,
+                "pixel_metrics_resolution": config.image_size, "au_pro_fpr_limit": 0.3,
+                "inspector_version": __version__, "elapsed_seconds": time.time() - started}
+    if args.out:
+        _write_results(Path(args.out), rows, settings)
+        print(f"Results written to {args.out}")
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from inspector.evaluation.sweep import run_classic_sweep_cli
+
+    return run_classic_sweep_cli(args)
+
+
+# -- demo --------------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from inspector.evaluation.metrics import image_auroc
+    from inspector.io.datasets import load_category
+    from inspector.io.images import save_image
+    from inspector.pipeline import FitSettings, fit_model
+    from inspector.resources import demo_dataset_dir
+    from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
+
+    category = load_category(demo_dataset_dir())
+    out = Path(args.out)
+    print(f"Demo: fitting {args.detector} on {len(category.train)} good rendered parts, "
+          f"then inspecting {len(category.test)} test parts. Output: {out}")
+    settings = FitSettings(detector=args.detector, seed=0, device=args.device)
+    bar = StageProgressBar(not args.quiet)
+    try:
+        result = fit_model([s.load() for s in category.train], settings, bar.reporter(), names=[s.path.name for s in category.train])
+        images = [s.load() for s in category.test]
+        predictions = result.model.predict(images, bar.reporter())
+    finally:
+        bar.close()
+    result.model.save(out / "model")
+    levels = threshold_levels(result.model.threshold)
+    rows = []
+    for sample, image, prediction in zip(category.test, images, predictions):
+        rows.append({"image": f"{sample.defect}/{sample.path.name}", "score": prediction.score, "verdict": prediction.verdict})
+        if prediction.anomaly_map is not None:
+            overlay = annotate(heatmap_overlay(image, prediction.anomaly_map, levels),
+                               f"{prediction.verdict} {prediction.score:.3g}", VERDICT_COLOURS[prediction.verdict])
+            save_image(out / "heatmaps" / f"{sample.defect}_{sample.path.stem}.png", overlay)
+    print(_write_table(rows, [("image", "image", ""), ("score", "score", ".4g"), ("verdict", "verdict", "")]))
+    scores = np.array([p.score for p in predictions])
+    labels = category.test_labels
+    print(f"\nImage AUROC on the demo test set: {image_auroc(labels, scores):.3f}; threshold {result.model.threshold.fail:.4g}"
+          f" ({result.model.info['calibration_source']}).")
+    print(f"Model saved to {out / 'model'}; heatmaps in {out / 'heatmaps'}.")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inspector", description="Inspector: visual inspection of small production series. "
+                                     "Run without a verb to open the desktop application.")
+    parser.add_argument("--version", action="version", version=f"inspector {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    fit = verbs.add_parser("fit", help="fit a model on a folder of good images (or a category's train/good)")
+    fit.add_argument("images", help="folder of good images, or an MVTec-style category folder")
+    fit.add_argument("--out", "-o", required=True, help="model folder to write")
+    add_model_arguments(fit)
+    add_fit_arguments(fit)
+    fit.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    fit.set_defaults(handler=cmd_fit)
+
+    inspect = verbs.add_parser("inspect", help="score images with a saved model: verdicts, scores, heatmaps")
+    inspect.add_argument("model", help="model folder written by `inspector fit`")
+    inspect.add_argument("images", nargs="+", help="image files and/or folders")
+    inspect.add_argument("--fail", type=float, default=None, help="override the FAIL threshold")
+    inspect.add_argument("--review", type=float, default=None, help="REVIEW threshold (scores in [review, fail) go to a person)")
+    inspect.add_argument("--csv", default=None, help="write the results table to this CSV file")
+    inspect.add_argument("--maps-dir", default=None, help="write heatmap overlays (PNG) into this folder")
+    inspect.add_argument("--log", default=None, help="append each result to this SQLite inspection log")
+    inspect.add_argument("--class-name", default="default", help="part class recorded in the log")
+    inspect.add_argument("--quiet", "-q", action="store_true")
+    inspect.set_defaults(handler=cmd_inspect)
+
+    evaluate = verbs.add_parser("evaluate", help="fit on a category's train/good and score its labelled test set")
+    evaluate.add_argument("dataset", help="MVTec-style category folder")
+    add_model_arguments(evaluate, multiple_detectors=True)
+    evaluate.add_argument("--out", "-o", default=None, help="results file (.json or .csv)")
+    evaluate.add_argument("--sweep", action="store_true",
+                          help="research sweep over seed 003's hyper-parameter grids for the classic detectors")
+    evaluate.add_argument("--quiet", "-q", action="store_true")
+    try:
+        from inspector.cli.protocols import add_protocol_arguments
+
+        add_protocol_arguments(evaluate)
+    except ImportError:  # pragma: no cover - protocols are part of the package
+        pass
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    demo = verbs.add_parser("demo", help="fit and inspect on the bundled demo parts")
+    demo.add_argument("--out", "-o", default="inspector-demo", help="output folder (default ./inspector-demo)")
+    demo.add_argument("--detector", default="padim")
+    demo.add_argument("--device", default="auto")
+    demo.add_argument("--quiet", "-q", action="store_true")
+    demo.set_defaults(handler=cmd_demo)
+
+    try:
+        from inspector.cli.log import add_parser as add_log_parser
+
+        add_log_parser(verbs)
+    except ImportError:  # pragma: no cover
+        pass
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Optional[Callable[[argparse.Namespace], int]] = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except Cancelled:
+        print("Cancelled.", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except InspectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

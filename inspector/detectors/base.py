@@ -1,0 +1,160 @@
+"""The one detector interface.
+
+**Convention: a higher score means more anomalous**, for every detector, in SROC, thresholds
+and plots. Detectors follow scikit-learn's estimator contract: `__init__` only stores keyword
+arguments, `fit` validates its input, sets attributes ending in `_` and returns `self`, and
+scoring an unfitted detector raises `NotFittedError`.
+
+A fitted detector's state is JSON-able parameters plus named arrays; `save`/`load` write them
+as `detector.json` + `detector.npz` (never pickle). Detectors with other state (a faiss index,
+torch weights) add files through `_save_extra` / `_load_extra`.
+"""
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+import numpy as np
+
+from inspector.features.maps import FeatureMaps
+from inspector.store.atomic import read_json, read_npz, write_json_atomic, write_npz_atomic
+from inspector.types import InspectorError, NotFittedError, Reporter, ScoreResult
+
+DETECTOR_FORMAT = "inspector-detector"
+DETECTOR_FORMAT_VERSION = 1
+
+# Backbone stages used by default. Seed 000 takes EfficientNet blocks 4, 6 and 7 (1-based);
+# in timm's EfficientNet-Lite `model.blocks` (0-based) those are stages 3, 5 and 6
+# (strides 16, 32, 32). PatchCore and SimpleNet use the two mid-level stages at strides 8
+# and 16 (seed 002, section 3.1): stages 2 and 4.
+POOLED_LAYERS: tuple[int, ...] = (3, 5, 6)
+MID_LEVEL_LAYERS: tuple[int, ...] = (2, 4)
+
+
+class Detector(ABC):
+    """Base class of every anomaly detector (higher score = more anomalous)."""
+
+    name: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    #: True when `score` returns per-pixel anomaly maps.
+    localizes: ClassVar[bool] = False
+    #: Mahalanobis-type scores have a chi-square reference distribution (used by thresholds).
+    chi_square_dof: ClassVar[Optional[int]] = None
+
+    def __init__(self, layers: tuple[int, ...] = POOLED_LAYERS) -> None:
+        self.layers = tuple(layers)
+
+    # -- scikit-learn style parameters -------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if klass is object or "__init__" not in vars(klass):
+                continue
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
+                    names.append(p.name)
+        return names
+
+    def get_params(self) -> dict[str, Any]:
+        """JSON-able constructor arguments (tuples become lists)."""
+        params = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            params[name] = list(value) if isinstance(value, tuple) else value
+        return params
+
+    # -- the interface ------------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> "Detector":
+        """Learn normality from features of good images. Returns self."""
+
+    @abstractmethod
+    def score(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> ScoreResult:
+        """Score images: higher = more anomalous. Maps (N, H, W) at `features.input_size` if `localizes`."""
+
+    @abstractmethod
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Fitted state as (JSON-able dict, named arrays)."""
+
+    @abstractmethod
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore fitted state written by `_state` (validate shapes; raise InspectorError)."""
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return getattr(self, "fitted_", False)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{self.display_name or self.name} is not fitted yet: fit it on good images first.")
+
+    @staticmethod
+    def _check_features(features: FeatureMaps, min_images: int = 1) -> None:
+        if not isinstance(features, FeatureMaps):
+            raise TypeError(f"expected FeatureMaps, got {type(features).__name__}")
+        if len(features) < min_images:
+            raise InspectorError(f"At least {min_images} image(s) are needed, got {len(features)}.")
+        for layer, array in features.levels.items():
+            if not np.all(np.isfinite(array)):
+                raise InspectorError(f"Features of backbone stage {layer} contain NaN or infinite values.")
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> None:
+        """Write detector.json + detector.npz (+ extras) into `folder` (each file atomically)."""
+        self._check_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state, arrays = self._state()
+        write_npz_atomic(folder / "detector.npz", arrays)
+        self._save_extra(folder)
+        write_json_atomic(
+            folder / "detector.json",
+            {
+                "format": DETECTOR_FORMAT,
+                "version": DETECTOR_FORMAT_VERSION,
+                "detector": self.name,
+                "params": self.get_params(),
+                "state": state,
+                "arrays": {key: list(value.shape) for key, value in arrays.items()},
+            },
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Detector":
+        """Load any registered detector from `folder` (dispatches on the stored name)."""
+        from inspector.detectors.registry import create_detector
+
+        folder = Path(folder)
+        meta = read_json(folder / "detector.json")
+        if not isinstance(meta, dict) or meta.get("format") != DETECTOR_FORMAT:
+            raise InspectorError(f"{folder / 'detector.json'} is not an Inspector detector file.")
+        if meta.get("version", 0) > DETECTOR_FORMAT_VERSION:
+            raise InspectorError(f"{folder} was written by a newer Inspector (format {meta['version']}).")
+        arrays = read_npz(folder / "detector.npz")
+        for key, shape in meta.get("arrays", {}).items():
+            if key not in arrays:
+                raise InspectorError(f"{folder / 'detector.npz'} lacks the array '{key}'.")
+            if list(arrays[key].shape) != list(shape):
+                raise InspectorError(
+                    f"{folder / 'detector.npz'}: array '{key}' has shape {list(arrays[key].shape)}, expected {shape}."
+                )
+        detector = create_detector(meta["detector"], **meta.get("params", {}))
+        if cls is not Detector and not isinstance(detector, cls):
+            raise InspectorError(f"{folder} holds a {meta['detector']} detector, not {cls.name}.")
+        try:
+            detector._set_state(meta.get("state", {}), arrays)
+            detector._load_extra(folder)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InspectorError(f"{folder}: the stored detector state is invalid ({exc}).") from exc
+        detector.fitted_ = True
+        return detector
+
+    def _save_extra(self, folder: Path) -> None:
+        """Hook for state that is not arrays (faiss index, torch weights as safetensors)."""
+
+    def _load_extra(self, folder: Path) -> None:
+        """Hook matching `_save_extra`."""

@@ -1,0 +1,110 @@
+"""PaDiM (seed 000, section 3.1.3, Eq. 3): one Gaussian per location of the aligned levels.
+
+The levels are aligned to the finest one (nearest upsampling, as PaDiM's embedding
+concatenation does), concatenated, and a random subset of `n_features` channels is kept so that
+the L covariance matrices stay small. Ledoit-Wolf by default (seed 000 uses it for PaDiM). The
+map of distances is upsampled to the input, smoothed (sigma 4), and the image score is its max.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from inspector.detectors.anomaly_maps import DEFAULT_SIGMA, upsample_and_smooth
+from inspector.detectors.base import POOLED_LAYERS, Detector
+from inspector.detectors.gaussian import COVARIANCES, fit_gaussians, mahalanobis_distances
+from inspector.detectors.registry import register
+from inspector.features.maps import FeatureMaps
+from inspector.types import InspectorError, Reporter, ScoreResult, as_reporter
+
+
+def aligned_embedding(levels: list[np.ndarray]) -> np.ndarray:
+    """Concatenate levels (N, C_i, h_i, w_i) at the finest resolution: (N, sum C_i, h, w)."""
+    height = max(level.shape[2] for level in levels)
+    width = max(level.shape[3] for level in levels)
+    parts = []
+    for level in levels:
+        tensor = torch.from_numpy(np.ascontiguousarray(level, dtype=np.float32))
+        if tensor.shape[2:] != (height, width):
+            tensor = F.interpolate(tensor, size=(height, width), mode="nearest")
+        parts.append(tensor)
+    return torch.cat(parts, dim=1).numpy()
+
+
+@register
+class PaDiMDetector(Detector):
+    """Per-location Gaussians; the image score is the max of the smoothed distance map."""
+
+    name = "padim"
+    display_name = "PaDiM"
+    localizes = True
+
+    def __init__(self, n_features: int = 200, covariance: str = "ledoit", sigma: float = DEFAULT_SIGMA,
+                 seed: int = 0, layers: tuple[int, ...] = POOLED_LAYERS) -> None:
+        super().__init__(layers)
+        self.n_features = n_features
+        self.covariance = covariance
+        self.sigma = sigma
+        self.seed = seed
+
+    def _locations(self, features: FeatureMaps) -> np.ndarray:
+        """(N, L, d) embeddings of the selected channels at every location."""
+        embedding = aligned_embedding(features.select(self.layers))
+        if embedding.shape[1] != self.total_channels_:
+            raise InspectorError(f"Feature width {embedding.shape[1]} does not match the model's {self.total_channels_}.")
+        if tuple(embedding.shape[2:]) != tuple(self.grid_):
+            raise InspectorError(
+                f"Feature grid {tuple(embedding.shape[2:])} does not match the model's {tuple(self.grid_)}: "
+                "was the input size changed?"
+            )
+        selected = embedding[:, self.channels_]
+        n, d, h, w = selected.shape
+        return selected.reshape(n, d, h * w).transpose(0, 2, 1)
+
+    def fit(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> "PaDiMDetector":
+        self._check_features(features, min_images=2)
+        if self.covariance not in COVARIANCES:
+            raise InspectorError(f"Unknown covariance '{self.covariance}'; use one of {COVARIANCES}.")
+        reporter = as_reporter(reporter)
+        reporter.report("fit", 0, 3, "Aligning feature levels")
+        levels = features.select(self.layers)
+        self.total_channels_ = int(sum(level.shape[1] for level in levels))
+        self.grid_ = (max(l.shape[2] for l in levels), max(l.shape[3] for l in levels))
+        keep = min(self.n_features, self.total_channels_)
+        rng = np.random.default_rng(self.seed)
+        self.channels_ = np.sort(rng.choice(self.total_channels_, size=keep, replace=False)).astype(np.int64)
+        locations = self._locations(features)  # (N, L, d)
+        reporter.report("fit", 1, 3, f"Estimating {locations.shape[1]} covariance matrices")
+        self.means_, self.precisions_ = fit_gaussians(locations.transpose(1, 0, 2), self.covariance)
+        reporter.report("fit", 3, 3)
+        self.fitted_ = True
+        return self
+
+    def patch_scores(self, features: FeatureMaps) -> np.ndarray:
+        """(N, h, w) Mahalanobis distance at every location (before upsampling)."""
+        self._check_fitted()
+        self._check_features(features)
+        locations = self._locations(features)
+        distances = mahalanobis_distances(locations, self.means_, self.precisions_)
+        return distances.reshape(len(locations), *self.grid_).astype(np.float32)
+
+    def score(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> ScoreResult:
+        maps = upsample_and_smooth(self.patch_scores(features), features.input_size, self.sigma)
+        return ScoreResult(maps.reshape(len(maps), -1).max(axis=1), maps)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state = {"total_channels": self.total_channels_, "grid": list(self.grid_)}
+        return state, {"channels": self.channels_, "means": self.means_, "precisions": self.precisions_}
+
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.total_channels_ = int(state["total_channels"])
+        self.grid_ = tuple(int(v) for v in state["grid"])
+        self.channels_ = arrays["channels"].astype(np.int64)
+        self.means_ = arrays["means"].astype(np.float32)
+        self.precisions_ = arrays["precisions"].astype(np.float32)
+        n_loc, d = self.means_.shape
+        if n_loc != self.grid_[0] * self.grid_[1] or self.precisions_.shape != (n_loc, d, d) or len(self.channels_) != d:
+            raise ValueError("means, precisions, channels and grid do not agree")

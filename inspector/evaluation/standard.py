@@ -1,0 +1,86 @@
+"""The standard evaluation: fit on a category's train/good, score its test set, report metrics.
+
+Features are encoded once per backbone configuration and shared by every detector, as in
+seed 000's protocol. Pixel metrics are computed at the backbone's input resolution (masks
+resized with nearest neighbour).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from inspector.detectors.registry import create_detector
+from inspector.evaluation.metrics import au_pro, f1_optimal_threshold, image_auroc, pixel_auroc
+from inspector.features.extractor import FeatureConfig, get_extractor
+from inspector.features.maps import FeatureMaps
+from inspector.io.datasets import Category, iter_images
+from inspector.types import InspectorError, Reporter, as_reporter
+
+
+@dataclass
+class DetectorSpec:
+    name: str
+    params: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.name}({extra})" if extra else self.name
+
+
+def evaluate_category(category: Category, detectors: list[DetectorSpec], config: FeatureConfig,
+                      policy: Optional[dict] = None, aug_factor: int = 0, seed: int = 0, device: str = "auto",
+                      reporter: Optional[Reporter] = None) -> list[dict[str, Any]]:
+    """Fit each detector on train/good (plus augmented copies) and score the test set."""
+    reporter = as_reporter(reporter)
+    if not category.test:
+        raise InspectorError(f"{category.root} has no test images to evaluate on.")
+    labels = category.test_labels
+    instances = [create_detector(spec.name, **spec.params) for spec in detectors]
+    layers = sorted({layer for detector in instances for layer in detector.layers})
+    extractor = get_extractor(config, device)
+    started = time.perf_counter()
+    train = extractor.extract(iter_images(category.train), layers, reporter, total=len(category.train))
+    if aug_factor > 0 and policy is not None:
+        from inspector.augment.engine import iter_augmented_copies
+        from inspector.augment.policy import AugmentationPolicy
+
+        def copies():
+            for _, batch in iter_augmented_copies(list(iter_images(category.train)), AugmentationPolicy.from_json(policy),
+                                                  aug_factor, seed, reporter, working_size=config.image_size):
+                yield from batch
+
+        augmented = extractor.extract(copies(), layers, reporter, total=len(category.train) * aug_factor)
+        train = FeatureMaps.concatenate([train, augmented])
+    test = extractor.extract(iter_images(category.test), layers, reporter, total=len(category.test))
+    encode_seconds = time.perf_counter() - started
+    size = config.image_size
+    masks = None
+    rows = []
+    for index, (spec, detector) in enumerate(zip(detectors, instances)):
+        reporter.report("evaluate", index, len(instances), f"Fitting {spec.label}")
+        t0 = time.perf_counter()
+        detector.fit(train, reporter)
+        t1 = time.perf_counter()
+        result = detector.score(test, reporter)
+        t2 = time.perf_counter()
+        threshold, f1 = f1_optimal_threshold(labels, result.image_scores)
+        row: dict[str, Any] = {
+            "detector": spec.label, "image_auroc": image_auroc(labels, result.image_scores),
+            "f1_max": f1, "f1_threshold": threshold, "pixel_auroc": None, "au_pro": None,
+            "fit_seconds": t1 - t0, "score_seconds_per_image": (t2 - t1) / len(category.test),
+            "n_train_features": len(train), "params": detector.get_params(),
+        }
+        if result.maps is not None and any(s.mask_path for s in category.test):
+            if masks is None:
+                masks = np.stack([s.load_mask((size, size)) for s in category.test])
+            row["pixel_auroc"] = pixel_auroc(masks, result.maps)
+            row["au_pro"] = au_pro(masks, result.maps, 0.3)
+        rows.append(row)
+    reporter.report("evaluate", len(instances), len(instances))
+    for row in rows:
+        row["encode_seconds_total"] = encode_seconds
+    return rows

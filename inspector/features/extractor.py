@@ -1,0 +1,163 @@
+"""Batched, bounded-memory extraction of multi-level feature maps from a frozen backbone."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from inspector.features.backbones import DEFAULT_BACKBONE, build_backbone, stage_modules
+from inspector.features.maps import FeatureMaps
+from inspector.types import InspectorError, Reporter, as_reporter
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA when available (or asked for), the CPU otherwise."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise InspectorError("CUDA was asked for, but no CUDA GPU is available.")
+    return torch.device(preference)
+
+
+def describe_device(device: torch.device) -> str:
+    """A human-readable device name for the status bar (GPU model or 'CPU (n threads)')."""
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything that determines the features: saved with each model so scoring matches fitting."""
+
+    backbone: str = DEFAULT_BACKBONE
+    image_size: int = 224
+    weights_file: Optional[str] = None
+
+    def to_json(self) -> dict:
+        return {"backbone": self.backbone, "image_size": self.image_size, "weights_file": self.weights_file}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FeatureConfig":
+        return cls(str(data["backbone"]), int(data["image_size"]), data.get("weights_file"))
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the deepest stage needed has run: the rest of the network is skipped."""
+
+
+class FeatureExtractor:
+    """Turns RGB uint8 images into `FeatureMaps` for the requested backbone stages.
+
+    Images are resized (no crop, as in seed 000) to `image_size` squared, normalised with the
+    backbone's statistics and pushed through the network in batches of `batch_size`, so memory
+    stays bounded whatever the number of images. Only stages up to the deepest requested one run.
+    """
+
+    def __init__(self, config: FeatureConfig = FeatureConfig(), device: str = "auto", batch_size: int = 16) -> None:
+        if config.image_size < 32 or config.image_size > 1024:
+            raise InspectorError(f"Input size must be between 32 and 1024 pixels, got {config.image_size}.")
+        self.config = config
+        self.device = pick_device(device)
+        self.batch_size = max(1, int(batch_size))
+        self.model, self.spec = build_backbone(config.backbone, config.weights_file)
+        self.model.to(self.device)
+        self.stages = stage_modules(self.model)
+        self._mean = torch.tensor(self.spec.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.spec.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def device_name(self) -> str:
+        return describe_device(self.device)
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """RGB uint8 (H, W, 3) -> float32 (3, S, S) in [0, 1], resized with area interpolation."""
+        size = self.config.image_size
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InspectorError(f"Expected an RGB uint8 image, got shape {image.shape} and dtype {image.dtype}.")
+        shrink = image.shape[0] > size or image.shape[1] > size
+        resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return np.ascontiguousarray(resized.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+    @torch.inference_mode()
+    def _forward(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
+        captured: dict[int, torch.Tensor] = {}
+        deepest = max(layers)
+        handles = []
+
+        def make_hook(index: int):
+            def hook(_module, _inputs, output):
+                captured[index] = output
+                if index == deepest:
+                    raise _StopForward
+
+            return hook
+
+        for index in layers:
+            if index >= len(self.stages):
+                raise InspectorError(f"Backbone '{self.config.backbone}' has {len(self.stages)} stages; stage {index} does not exist.")
+            handles.append(self.stages[index].register_forward_hook(make_hook(index)))
+        try:
+            x = torch.from_numpy(batch).to(self.device)
+            x = (x - self._mean) / self._std
+            try:
+                self.model(x)
+            except _StopForward:
+                pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        return {index: captured[index].float().cpu().numpy() for index in layers}
+
+    def extract(self, images: Sequence[np.ndarray] | Iterable[np.ndarray], layers: Sequence[int],
+                reporter: Optional[Reporter] = None, total: Optional[int] = None, stage: str = "extract") -> FeatureMaps:
+        """Features of `images` (RGB uint8 arrays, any size) for backbone `layers`.
+
+        `images` may be a lazy iterable (e.g. files loaded on the fly); `total` then sizes the progress bar.
+        """
+        reporter = as_reporter(reporter)
+        layers = sorted(set(int(layer) for layer in layers))
+        if not layers:
+            raise InspectorError("No backbone stages requested.")
+        if total is None and hasattr(images, "__len__"):
+            total = len(images)  # type: ignore[arg-type]
+        total = total or 0
+        chunks: dict[int, list[np.ndarray]] = {layer: [] for layer in layers}
+        batch: list[np.ndarray] = []
+        done = 0
+        reporter.report(stage, 0, total, "Extracting features")
+
+        def flush() -> None:
+            nonlocal done
+            out = self._forward(np.stack(batch), layers)
+            for layer in layers:
+                chunks[layer].append(out[layer])
+            done += len(batch)
+            batch.clear()
+            reporter.report(stage, done, max(total, done), f"{done} image(s) encoded on {self.device_name}")
+
+        for image in images:
+            batch.append(self.preprocess(image))
+            if len(batch) == self.batch_size:
+                flush()
+        if batch:
+            flush()
+        if done == 0:
+            raise InspectorError("No images to extract features from.")
+        size = self.config.image_size
+        return FeatureMaps({layer: np.concatenate(chunks[layer]) for layer in layers}, (size, size))
+
+
+_EXTRACTOR_CACHE: dict[tuple, FeatureExtractor] = {}
+
+
+def get_extractor(config: FeatureConfig, device: str = "auto") -> FeatureExtractor:
+    """A shared extractor per (config, device): building a backbone costs about a second."""
+    key = (config, device)
+    if key not in _EXTRACTOR_CACHE:
+        _EXTRACTOR_CACHE[key] = FeatureExtractor(config, device)
+    return _EXTRACTOR_CACHE[key]

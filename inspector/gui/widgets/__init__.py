@@ -1,0 +1,1 @@
+"""Reusable widgets: range slider, thumbnail gallery, heatmap view, threshold histogram..."""

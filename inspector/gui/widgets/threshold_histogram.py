@@ -1,0 +1,171 @@
+"""Threshold editor: score histograms with draggable FAIL and REVIEW lines.
+
+A threshold means little without the scores around it, so the lines sit on top of the
+histogram of nominal (good) scores, and of defect scores when any are known. The band between
+REVIEW and FAIL is shaded. Dragging a line emits `thresholdsChanged(fail, review_or_nan)`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+GOOD_COLOR = (46, 160, 67)
+DEFECT_COLOR = (218, 54, 51)
+FAIL_COLOR = "#d73a49"
+REVIEW_COLOR = "#e3a008"
+
+
+def _bins(arrays: Sequence[np.ndarray], extra: Sequence[Optional[float]]) -> np.ndarray:
+    """Shared bin edges covering every score and threshold, with a 5 % margin."""
+    values = np.concatenate([np.zeros(0), *[a for a in arrays if len(a)]])
+    values = values[np.isfinite(values)]
+    points = [float(v) for v in extra if v is not None and math.isfinite(v)]
+    everything = np.concatenate([values, np.asarray(points, dtype=np.float64)])
+    low, high = (float(everything.min()), float(everything.max())) if len(everything) else (0.0, 1.0)
+    if high <= low:
+        high = low + max(abs(low), 1.0) * 0.1
+    span = high - low
+    count = int(np.clip(np.sqrt(max(len(values), 1)) * 2, 12, 60))
+    return np.linspace(low - 0.05 * span, high + 0.05 * span, count + 1)
+
+
+class ThresholdHistogram(QWidget):
+    """Histogram plot + FAIL line (red) + optional REVIEW line (amber) + current score marker."""
+
+    thresholdsChanged = Signal(float, float)  # fail, review (NaN when there is no REVIEW band)
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.setLabel("bottom", "anomaly score")
+        self.plot.setLabel("left", "parts")
+        self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.good_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, fillOutline=True,
+                                          brush=(*GOOD_COLOR, 110), pen=pg.mkPen(GOOD_COLOR, width=1.5),
+                                          name="good parts")
+        self.defect_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, fillOutline=True,
+                                            brush=(*DEFECT_COLOR, 110), pen=pg.mkPen(DEFECT_COLOR, width=1.5),
+                                            name="defective parts")
+        self.plot.addItem(self.good_curve)
+        self.plot.addItem(self.defect_curve)
+        self.band = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(227, 160, 8, 45), pen=pg.mkPen(None))
+        self.band.setZValue(-10)
+        self.plot.addItem(self.band)
+        self.fail_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(FAIL_COLOR, width=2.5),
+                                         hoverPen=pg.mkPen(FAIL_COLOR, width=4), label="FAIL",
+                                         labelOpts={"position": 0.93, "color": FAIL_COLOR, "fill": (255, 255, 255, 200)})
+        self.review_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(REVIEW_COLOR, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                           hoverPen=pg.mkPen(REVIEW_COLOR, width=4), label="REVIEW",
+                                           labelOpts={"position": 0.80, "color": REVIEW_COLOR, "fill": (255, 255, 255, 200)})
+        self.score_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#1f6feb", width=2, style=pg.QtCore.Qt.PenStyle.DotLine),
+                                          label="this part", labelOpts={"position": 0.65, "color": "#1f6feb"})
+        self.fail_line.setToolTip("Drag to move the FAIL threshold: parts scoring at or above it fail.")
+        self.review_line.setToolTip("Drag to move the REVIEW threshold: parts between it and FAIL go to a person.")
+        for line in (self.fail_line, self.review_line, self.score_line):
+            self.plot.addItem(line)
+        self.fail_line.sigPositionChanged.connect(self._on_fail_moved)
+        self.review_line.sigPositionChanged.connect(self._on_review_moved)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        self._updating = False
+        self._review_enabled = False
+        self._nominal = np.zeros(0)
+        self._defect = np.zeros(0)
+        self.review_line.hide()
+        self.band.hide()
+        self.score_line.hide()
+
+    # -- data ---------------------------------------------------------------------------------
+    def set_scores(self, nominal: np.ndarray, defect: Optional[np.ndarray] = None) -> None:
+        self._nominal = np.asarray(nominal, dtype=np.float64).ravel()
+        self._defect = np.zeros(0) if defect is None else np.asarray(defect, dtype=np.float64).ravel()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        review = self.review() if self._review_enabled else None
+        edges = _bins([self._nominal, self._defect], [self.fail(), review])
+        for curve, values in ((self.good_curve, self._nominal), (self.defect_curve, self._defect)):
+            if len(values):
+                counts, _ = np.histogram(values, bins=edges)
+                curve.setData(edges, counts)
+                curve.show()
+            else:
+                curve.setData([], [])
+                curve.hide()
+        self.plot.setXRange(edges[0], edges[-1], padding=0)
+        self.fail_line.setBounds((edges[0], edges[-1]))
+        self.review_line.setBounds((edges[0], edges[-1]))
+        peak = 1
+        for values in (self._nominal, self._defect):
+            if len(values):
+                peak = max(peak, int(np.histogram(values, bins=edges)[0].max()))
+        self.plot.setYRange(0, peak * 1.25, padding=0)
+
+    # -- thresholds ---------------------------------------------------------------------------
+    def fail(self) -> float:
+        return float(self.fail_line.value())
+
+    def review(self) -> Optional[float]:
+        return float(self.review_line.value()) if self._review_enabled else None
+
+    def set_thresholds(self, fail: float, review: Optional[float]) -> None:
+        """Move the lines without emitting (the caller already knows the values)."""
+        self._updating = True
+        try:
+            self._review_enabled = review is not None
+            self.fail_line.setValue(fail)
+            if review is not None:
+                self.review_line.setValue(review)
+            self.review_line.setVisible(self._review_enabled)
+            self.band.setVisible(self._review_enabled)
+            self._update_band()
+            self._redraw()
+        finally:
+            self._updating = False
+
+    def set_score(self, score: Optional[float]) -> None:
+        if score is None or not math.isfinite(score):
+            self.score_line.hide()
+            return
+        self.score_line.setValue(score)
+        self.score_line.show()
+        low, high = self.plot.viewRange()[0]
+        if not low <= score <= high:  # keep an extreme part visible
+            self.plot.setXRange(min(low, score), max(high, score), padding=0.02)
+
+    def _update_band(self) -> None:
+        if self._review_enabled:
+            self.band.setRegion((self.review_line.value(), self.fail_line.value()))
+
+    def _on_fail_moved(self) -> None:
+        if self._updating:
+            return
+        if self._review_enabled and self.fail_line.value() < self.review_line.value():
+            self._updating = True
+            self.review_line.setValue(self.fail_line.value())
+            self._updating = False
+        self._update_band()
+        self._emit()
+
+    def _on_review_moved(self) -> None:
+        if self._updating:
+            return
+        if self.review_line.value() > self.fail_line.value():
+            self._updating = True
+            self.review_line.setValue(self.fail_line.value())
+            self._updating = False
+        self._update_band()
+        self._emit()
+
+    def _emit(self) -> None:
+        review = self.review()
+        self.thresholdsChanged.emit(self.fail(), float("nan") if review is None else review)

@@ -1,0 +1,1 @@
+"""Image, dataset and camera input."""

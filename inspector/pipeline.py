@@ -1,0 +1,333 @@
+"""The inspection pipeline: images -> (augment) -> features -> (refine) -> detector -> threshold.
+
+`fit_model` is the one entry point the CLI and the GUI use to build an `InspectionModel`; the
+model then `predict`s scores, maps at each image's own size and verdicts. Long work reports its
+stages (augment, extract, refine, fit, calibrate) through a `Reporter`, which is also where a
+cancel takes effect.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from inspector import __version__
+from inspector.detectors.anomaly_maps import resize_map
+from inspector.detectors.base import Detector
+from inspector.detectors.registry import create_detector
+from inspector.features.extractor import FeatureConfig, get_extractor
+from inspector.features.maps import FeatureMaps
+from inspector.store.atomic import atomic_directory, read_json, recover_directory, write_json_atomic
+from inspector.threshold import Threshold, calibrate
+from inspector.types import InspectorError, Reporter, as_reporter
+
+MODEL_FORMAT = "inspector-model"
+MODEL_FORMAT_VERSION = 1
+#: Detectors whose refit costs little next to feature extraction: their working point is
+#: calibrated by k-fold cross-validation on the good images. The others score augmented copies.
+CHEAP_REFIT = {"knn", "mahalanobis", "padim", "ocsvm", "iforest", "kde", "lof", "elliptic"}
+CALIBRATION_FOLDS = 5
+
+
+@dataclass
+class FitSettings:
+    """Everything a user chooses for a fit; saved in the model so it can be reproduced."""
+
+    backbone: str = "efficientnet_lite0"
+    image_size: int = 224
+    detector: str = "padim"
+    detector_params: dict[str, Any] = field(default_factory=dict)
+    policy: Optional[dict[str, Any]] = None  # AugmentationPolicy JSON
+    aug_factor: int = 0
+    refine_ratio: float = 0.0
+    refine_detector: Optional[str] = None  # default: the fitted detector itself
+    calibration: str = "sigma"  # quantile | sigma | chi2
+    calibration_parameter: float = 3.0
+    seed: int = 0
+    device: str = "auto"
+    weights_file: Optional[str] = None
+
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig(self.backbone, int(self.image_size), self.weights_file)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "FitSettings":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise InspectorError(f"Unknown fit settings: {', '.join(sorted(unknown))}.")
+        return cls(**data)
+
+    def validate(self) -> None:
+        if not 0.0 <= self.refine_ratio < 1.0:
+            raise InspectorError(f"The refinement ratio must be in [0, 1), got {self.refine_ratio}.")
+        if self.aug_factor < 0:
+            raise InspectorError(f"The augmentation factor must be >= 0, got {self.aug_factor}.")
+        if self.aug_factor > 0 and self.policy is None:
+            raise InspectorError("An augmentation factor needs an augmentation policy.")
+
+
+@dataclass
+class Prediction:
+    """The result for one image: score (higher = more anomalous), map at the image's size, verdict."""
+
+    score: float
+    anomaly_map: Optional[np.ndarray]
+    verdict: str
+
+
+def _weights_fingerprint(config: FeatureConfig) -> str:
+    """SHA-256 of the backbone weights file, so a model refuses to score with other weights."""
+    from inspector.features.backbones import BACKBONES, _packaged_weights_file
+
+    if config.weights_file:
+        path = Path(config.weights_file)
+    elif config.backbone in BACKBONES:
+        path = _packaged_weights_file(BACKBONES[config.backbone])
+    else:
+        return ""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_FINGERPRINTS: dict[FeatureConfig, str] = {}
+
+
+def weights_fingerprint(config: FeatureConfig) -> str:
+    if config not in _FINGERPRINTS:
+        _FINGERPRINTS[config] = _weights_fingerprint(config)
+    return _FINGERPRINTS[config]
+
+
+class InspectionModel:
+    """A fitted detector with the backbone settings that made its features and its threshold."""
+
+    def __init__(self, settings: FitSettings, detector: Detector, threshold: Threshold,
+                 model_id: Optional[str] = None, info: Optional[dict[str, Any]] = None) -> None:
+        self.settings = settings
+        self.detector = detector
+        self.threshold = threshold
+        self.model_id = model_id or f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.info = dict(info or {})
+
+    @property
+    def localizes(self) -> bool:
+        return self.detector.localizes
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return self.settings.feature_config()
+
+    def device_name(self) -> str:
+        return get_extractor(self.feature_config, self.settings.device).device_name
+
+    def features(self, images: Sequence[np.ndarray] | Iterable[np.ndarray], reporter: Optional[Reporter] = None,
+                 total: Optional[int] = None) -> FeatureMaps:
+        """Features of `images` with this model's own backbone (checked against the stored weights)."""
+        stored = self.info.get("weights_sha256")
+        if stored and stored != weights_fingerprint(self.feature_config):
+            raise InspectorError(
+                f"This model was fitted with other '{self.settings.backbone}' weights than the ones installed; "
+                "refit it or restore the original weights."
+            )
+        extractor = get_extractor(self.feature_config, self.settings.device)
+        return extractor.extract(images, self.detector.layers, reporter, total=total)
+
+    def check_features(self, features: FeatureMaps) -> None:
+        """Refuse features made with another input size (a different backbone fails the width checks)."""
+        size = self.settings.image_size
+        if tuple(features.input_size) != (size, size):
+            raise InspectorError(f"Features at input size {features.input_size} do not match this model's {size}x{size}.")
+
+    def predict(self, images: Sequence[np.ndarray], reporter: Optional[Reporter] = None) -> list[Prediction]:
+        """Score images (RGB uint8, any size): maps come back at each image's own size."""
+        reporter = as_reporter(reporter)
+        images = list(images)
+        if not images:
+            return []
+        features = self.features(images, reporter)
+        reporter.report("score", 0, 1, "Scoring")
+        result = self.detector.score(features, reporter)
+        reporter.report("score", 1, 1)
+        predictions = []
+        for index, image in enumerate(images):
+            score = float(result.image_scores[index])
+            anomaly_map = None if result.maps is None else resize_map(result.maps[index], image.shape[:2])
+            predictions.append(Prediction(score, anomaly_map, self.threshold.verdict(score)))
+        return predictions
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the model folder atomically: model.json + detector files. Returns the folder."""
+        folder = Path(folder)
+        with atomic_directory(folder) as staging:
+            self.detector.save(staging / "detector")
+            write_json_atomic(staging / "model.json", {
+                "format": MODEL_FORMAT,
+                "version": MODEL_FORMAT_VERSION,
+                "model_id": self.model_id,
+                "inspector_version": __version__,
+                "settings": self.settings.to_json(),
+                "threshold": self.threshold.to_json(),
+                "info": self.info,
+            })
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "InspectionModel":
+        folder = recover_directory(Path(folder))
+        if not folder.is_dir():
+            raise InspectorError(f"Model folder not found: {folder}")
+        meta = read_json(folder / "model.json")
+        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+            raise InspectorError(f"{folder / 'model.json'} is not an Inspector model.")
+        if int(meta.get("version", 0)) > MODEL_FORMAT_VERSION:
+            raise InspectorError(f"{folder} was saved by a newer Inspector (model format {meta['version']}).")
+        settings = FitSettings.from_json(meta["settings"])
+        detector = Detector.load(folder / "detector")
+        return cls(settings, detector, Threshold.from_json(meta["threshold"]), meta.get("model_id"), meta.get("info", {}))
+
+
+@dataclass
+class FitResult:
+    """A fitted model and, when SROC ran, the ranking of the training images for review."""
+
+    model: InspectionModel
+    ranking: Optional[Any] = None  # inspector.refine.sroc.RefinementRanking
+    kept_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+
+def _augmented_features(images: Sequence[np.ndarray], indices: Sequence[int], settings: FitSettings,
+                        layers: tuple[int, ...], reporter: Reporter, seed_offset: int = 0) -> Optional[FeatureMaps]:
+    """Features of `aug_factor` augmented copies of each image, streamed so memory stays flat."""
+    if settings.aug_factor <= 0 or settings.policy is None or len(indices) == 0:
+        return None
+    from inspector.augment.engine import iter_augmented_copies
+    from inspector.augment.policy import AugmentationPolicy
+
+    policy = AugmentationPolicy.from_json(settings.policy)
+    subset = [images[i] for i in indices]
+
+    def stream() -> Iterable[np.ndarray]:
+        for _, copies in iter_augmented_copies(subset, policy, settings.aug_factor, settings.seed + seed_offset,
+                                               reporter, working_size=settings.image_size, indices=list(indices)):
+            yield from copies
+
+    extractor = get_extractor(settings.feature_config(), settings.device)
+    return extractor.extract(stream(), layers, reporter, total=len(subset) * settings.aug_factor, stage="extract")
+
+
+def _fit_detector(settings: FitSettings, features: FeatureMaps, reporter: Optional[Reporter]) -> Detector:
+    return create_detector(settings.detector, **settings.detector_params).fit(features, reporter)
+
+
+def _cross_validated_scores(settings: FitSettings, originals: FeatureMaps, augmented: Optional[FeatureMaps],
+                            reporter: Reporter) -> np.ndarray:
+    """Score each good image with a model fitted on the other folds (and their augmented copies)."""
+    n = len(originals)
+    folds = min(CALIBRATION_FOLDS, n)
+    if folds < 2:
+        raise InspectorError("At least 2 good images are needed to calibrate a threshold.")
+    rng = np.random.default_rng(settings.seed)
+    fold_of = rng.permutation(np.arange(n) % folds)
+    factor = settings.aug_factor if augmented is not None else 0
+    scores = np.empty(n)
+    for fold in range(folds):
+        reporter.report("calibrate", fold, folds, f"Cross-validating the working point ({fold + 1}/{folds})")
+        train = np.flatnonzero(fold_of != fold)
+        held = np.flatnonzero(fold_of == fold)
+        parts = [originals.subset(train)]
+        if factor:
+            copies = np.concatenate([np.arange(i * factor, (i + 1) * factor) for i in train])
+            parts.append(augmented.subset(copies))
+        detector = _fit_detector(settings, FeatureMaps.concatenate(parts), None)
+        scores[held] = detector.score(originals.subset(held)).image_scores
+    reporter.report("calibrate", folds, folds)
+    return scores
+
+
+def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Optional[Reporter] = None,
+              names: Optional[Sequence[str]] = None) -> FitResult:
+    """Fit an InspectionModel on good images (RGB uint8, any size).
+
+    With `settings.refine_ratio > 0`, SROC ranks the training images by how anomalous they look,
+    leaves out the top ratio, and the ranking comes back for a person to review.
+    """
+    reporter = as_reporter(reporter)
+    settings.validate()
+    images = list(images)
+    if len(images) < 2:
+        raise InspectorError(f"At least 2 good images are needed to fit a model, got {len(images)}.")
+    layers = create_detector(settings.detector, **settings.detector_params).layers
+    config = settings.feature_config()
+    extractor = get_extractor(config, settings.device)
+
+    originals = extractor.extract(images, layers, reporter, stage="extract")
+    ranking = None
+    kept = np.arange(len(images))
+    if settings.refine_ratio > 0:
+        from inspector.refine.sroc import sroc
+
+        reporter.report("refine", 0, 1, "Ranking training images (SROC)")
+        refine_name = settings.refine_detector or settings.detector
+        refine_params = settings.detector_params if refine_name == settings.detector else {}
+        refine_features = originals
+        needed = create_detector(refine_name, **refine_params).layers
+        if not set(needed) <= set(originals.levels):
+            refine_features = extractor.extract(images, needed, reporter, stage="refine")
+        ranking = sroc(refine_features, settings.refine_ratio, refine_name, refine_params, reporter)
+        kept = np.asarray(ranking.kept_indices(), dtype=int)
+        reporter.report("refine", 1, 1, f"{len(images) - len(kept)} image(s) flagged for review")
+    kept_features = originals.subset(kept)
+    augmented = _augmented_features(images, kept.tolist(), settings, layers, reporter)
+    training = kept_features if augmented is None else FeatureMaps.concatenate([kept_features, augmented])
+
+    reporter.report("fit", 0, 1, f"Fitting {settings.detector} on {len(training)} feature set(s)")
+    detector = _fit_detector(settings, training, reporter)
+    reporter.report("fit", 1, 1)
+
+    if settings.detector in CHEAP_REFIT:
+        nominal = _cross_validated_scores(settings, kept_features, augmented, reporter)
+        source = f"{min(CALIBRATION_FOLDS, len(kept))}-fold cross-validation on {len(kept)} good image(s)"
+    else:
+        nominal = _calibration_by_augmentation(images, kept, settings, detector, layers, reporter)
+        source = f"{len(nominal)} augmented good image(s) not used for fitting"
+    chi2_dofs = getattr(detector, "level_dims", None) if settings.calibration == "chi2" else None
+    fail = calibrate(nominal, settings.calibration, settings.calibration_parameter, chi2_dofs)
+    threshold = Threshold(fail, None, settings.calibration, settings.calibration_parameter, nominal)
+    info = {
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "n_images": len(images), "n_kept": int(len(kept)), "n_training_features": len(training),
+        "calibration_source": source, "device": extractor.device_name,
+        "weights_sha256": weights_fingerprint(config),
+        "training_names": list(names) if names is not None else [],
+    }
+    if ranking is not None:
+        info["refinement"] = ranking.to_json()
+    return FitResult(InspectionModel(settings, detector, threshold, info=info), ranking, kept)
+
+
+def _calibration_by_augmentation(images: Sequence[np.ndarray], kept: np.ndarray, settings: FitSettings,
+                                 detector: Detector, layers: tuple[int, ...], reporter: Reporter) -> np.ndarray:
+    """Nominal scores of fresh augmented copies (a seed the fit never saw) for costly detectors."""
+    from inspector.augment.policy import PRESETS
+
+    policy = settings.policy or PRESETS["object"].to_json()
+    copies = max(1, min(4, 64 // max(1, len(kept))))
+    calib = FitSettings(**{**settings.to_json(), "policy": policy, "aug_factor": copies})
+    features = _augmented_features(images, kept.tolist(), calib, layers, reporter, seed_offset=10_007)
+    reporter.report("calibrate", 0, 1, "Scoring augmented good images")
+    scores = detector.score(features).image_scores
+    reporter.report("calibrate", 1, 1)
+    return scores

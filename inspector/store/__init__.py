@@ -1,0 +1,1 @@
+"""On-disk storage: atomic writes, projects, the inspection log."""

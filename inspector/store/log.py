@@ -1,0 +1,404 @@
+"""The inspection log: one SQLite row per inspected part, safe against crashes and threads.
+
+SQLite in WAL mode with `synchronous=FULL`: once `record` returns, the row survives a killed
+process or a power cut, and readers (the GUI's history page, `inspector log`) never block the
+writer. An operator's decision never overwrites the machine verdict: it is stored beside it,
+with who and when, and every decision (also a changed mind) is kept in `decisions`.
+Times are stored as ISO 8601 in UTC with a fixed format, so they sort and compare as text.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sqlite3
+import threading
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+
+from inspector.store.atomic import atomic_open
+from inspector.types import InspectorError
+
+SCHEMA_VERSION = 1
+VERDICTS = ("PASS", "REVIEW", "FAIL")
+#: What an operator may decide; common synonyms are accepted by `normalise_decision`.
+DECISIONS = ("PASS", "FAIL")
+_DECISION_SYNONYMS = {"PASS": "PASS", "OK": "PASS", "GOOD": "PASS", "ACCEPT": "PASS",
+                      "FAIL": "FAIL", "NG": "FAIL", "NOK": "FAIL", "BAD": "FAIL", "DEFECT": "FAIL", "REJECT": "FAIL"}
+#: Columns of `query` results and of the CSV export, in order.
+COLUMNS = ("id", "time", "class_name", "model_id", "score", "threshold", "review_threshold", "verdict",
+           "operator_decision", "final_verdict", "operator", "decision_time", "image_path")
+
+TimeLike = Union[datetime, date, float, int, str]
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS inspections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    class_name TEXT NOT NULL,
+    model_id TEXT,
+    score REAL,
+    threshold REAL,
+    review_threshold REAL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('PASS', 'REVIEW', 'FAIL')),
+    image_path TEXT,
+    operator_decision TEXT CHECK (operator_decision IS NULL OR operator_decision IN ('PASS', 'FAIL')),
+    operator TEXT,
+    decision_time TEXT
+);
+CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time);
+CREATE INDEX IF NOT EXISTS inspections_class_time ON inspections (class_name, time);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    inspection_id INTEGER NOT NULL REFERENCES inspections (id),
+    decision TEXT,
+    operator TEXT,
+    time TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_inspection ON decisions (inspection_id);
+"""
+
+# version -> SQL that upgrades a log from that version to the next one
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
+
+
+def to_utc_iso(value: Optional[TimeLike] = None) -> str:
+    """Normalise a time to 'YYYY-MM-DDTHH:MM:SS.ffffff+00:00' (naive times are local time)."""
+    if value is None:
+        moment = datetime.now(timezone.utc)
+    elif isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = datetime.fromtimestamp(float(value), timezone.utc)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise InspectorError(f"Not a date or time: '{value}' (use e.g. 2024-06-01 or 2024-06-01T14:30).") from exc
+    else:
+        raise InspectorError(f"Not a date or time: {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # local time
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def normalise_decision(decision: Optional[str]) -> Optional[str]:
+    """'pass', 'ok', 'good' -> PASS; 'fail', 'ng', 'defect' -> FAIL; None clears a decision."""
+    if decision is None:
+        return None
+    key = str(decision).strip().upper()
+    if key not in _DECISION_SYNONYMS:
+        raise InspectorError(f"Unknown operator decision '{decision}': use PASS or FAIL.")
+    return _DECISION_SYNONYMS[key]
+
+
+def _finite_or_none(value: Optional[float], what: str) -> Optional[float]:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InspectorError(f"The {what} must be a number, got {value!r}.") from exc
+    return None if math.isnan(number) else number
+
+
+class InspectionLog:
+    """Append-only record of inspections, queried by class, time, verdict and model.
+
+    One connection guarded by a lock: the GUI may record from a worker thread while its
+    history view queries from the main thread. Several processes may use the same file.
+    """
+
+    def __init__(self, path: str | Path, check: bool = True) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: Optional[sqlite3.Connection] = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise InspectorError(f"Cannot open the inspection log {self.path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
+            # WAL is refused on some network shares; the log then keeps SQLite's default journal.
+            self.journal_mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if check:
+                result = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if result != "ok":
+                    raise sqlite3.DatabaseError(result)
+            self._conn = conn
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            self._conn = None
+            raise InspectorError(
+                f"The inspection log {self.path} is damaged ({exc}). Move it aside to start a new log; "
+                "the damaged file can still be inspected with any SQLite tool."
+            ) from exc
+        except BaseException:
+            conn.close()
+            self._conn = None
+            raise
+
+    # -- schema -------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = int(row[0]) if row and row[0] is not None else 0
+            if version > SCHEMA_VERSION:
+                raise InspectorError(
+                    f"The inspection log {self.path} was written by a newer Inspector (log version {version}; "
+                    f"this version reads up to {SCHEMA_VERSION}). Update Inspector to open it."
+                )
+            while version < SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                    version = int(row[0]) if row and row[0] is not None else 0  # another process may have migrated
+                    if version >= SCHEMA_VERSION:
+                        conn.execute("COMMIT")
+                        break
+                    for statement in _split_sql(_MIGRATIONS[version]):
+                        conn.execute(statement)
+                    version += 1
+                    conn.execute("DELETE FROM schema_version")
+                    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            row = self._connection().execute("SELECT MAX(version) FROM schema_version").fetchone()
+            return int(row[0] or 0)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise InspectorError(f"The inspection log {self.path} is closed.")
+        return self._conn
+
+    # -- writing ------------------------------------------------------------------------------
+    def record(self, time: Optional[TimeLike], class_name: str, model_id: Optional[str], score: Optional[float],
+               threshold: Optional[float], verdict: str, image_path: Optional[str | Path],
+               review_threshold: Optional[float] = None) -> int:
+        """Append one inspection; returns its row id. Durable once this returns."""
+        verdict_text = str(verdict).strip().upper()
+        if verdict_text not in VERDICTS:
+            raise InspectorError(f"Unknown verdict '{verdict}': expected one of {', '.join(VERDICTS)}.")
+        if not class_name:
+            raise InspectorError("An inspection must name its part class.")
+        row = (
+            to_utc_iso(time), str(class_name), None if model_id is None else str(model_id),
+            _finite_or_none(score, "score"), _finite_or_none(threshold, "threshold"),
+            _finite_or_none(review_threshold, "review threshold"), verdict_text,
+            None if image_path is None else str(image_path),
+        )
+        with self._lock:
+            try:
+                cursor = self._connection().execute(
+                    "INSERT INTO inspections (time, class_name, model_id, score, threshold, review_threshold, "
+                    "verdict, image_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            except sqlite3.Error as exc:
+                raise self._write_error(exc) from exc
+            return int(cursor.lastrowid)
+
+    def set_operator_decision(self, row_id: int, decision: Optional[str], operator: Optional[str] = None,
+                              time: Optional[TimeLike] = None) -> None:
+        """Store an operator's verdict beside the machine's (None withdraws it); history is kept."""
+        value = normalise_decision(decision)
+        when = to_utc_iso(time)
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    updated = conn.execute(
+                        "UPDATE inspections SET operator_decision = ?, operator = ?, decision_time = ? WHERE id = ?",
+                        (value, operator, None if value is None else when, int(row_id))).rowcount
+                    if updated != 1:
+                        raise InspectorError(f"No inspection with id {row_id} in {self.path}.")
+                    conn.execute("INSERT INTO decisions (inspection_id, decision, operator, time) VALUES (?, ?, ?, ?)",
+                                 (int(row_id), value, operator, when))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._write_error(exc) from exc
+
+    def _write_error(self, exc: sqlite3.Error) -> InspectorError:
+        text = str(exc)
+        if "full" in text.lower():
+            return InspectorError(f"Could not write the inspection log {self.path}: the disk is full ({text}).")
+        if "locked" in text.lower() or "busy" in text.lower():
+            return InspectorError(f"The inspection log {self.path} is locked by another program ({text}).")
+        return InspectorError(f"Could not write the inspection log {self.path}: {text}")
+
+    # -- reading ------------------------------------------------------------------------------
+    @staticmethod
+    def _where(class_name: Optional[str] = None, since: Optional[TimeLike] = None, until: Optional[TimeLike] = None,
+               verdict: Optional[str | Sequence[str]] = None, model_id: Optional[str] = None,
+               decided: Optional[bool] = None, final_verdict: Optional[str | Sequence[str]] = None) -> tuple[str, list]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if class_name is not None:
+            clauses.append("class_name = ?")
+            params.append(class_name)
+        if since is not None:
+            clauses.append("time >= ?")
+            params.append(to_utc_iso(since))
+        if until is not None:
+            clauses.append("time < ?")
+            params.append(to_utc_iso(until))
+        for column, value in (("verdict", verdict), ("COALESCE(operator_decision, verdict)", final_verdict)):
+            if value is None:
+                continue
+            values = [value] if isinstance(value, str) else list(value)
+            values = [str(v).strip().upper() for v in values]
+            unknown = [v for v in values if v not in VERDICTS]
+            if unknown:
+                raise InspectorError(f"Unknown verdict '{unknown[0]}': expected one of {', '.join(VERDICTS)}.")
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params += values
+        if model_id is not None:
+            clauses.append("model_id = ?")
+            params.append(model_id)
+        if decided is not None:
+            clauses.append("operator_decision IS NOT NULL" if decided else "operator_decision IS NULL")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    _SELECT = ("SELECT id, time, class_name, model_id, score, threshold, review_threshold, verdict, "
+               "operator_decision, COALESCE(operator_decision, verdict) AS final_verdict, operator, "
+               "decision_time, image_path FROM inspections")
+
+    def _rows(self, filters: dict[str, Any], limit: Optional[int], offset: int, newest_first: bool) -> Iterator[tuple]:
+        where, params = self._where(**filters)
+        sql = f"{self._SELECT}{where} ORDER BY time {'DESC' if newest_first else 'ASC'}, id {'DESC' if newest_first else 'ASC'}"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [max(0, int(limit)), max(0, int(offset))]
+        with self._lock:
+            try:
+                rows = self._connection().execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise InspectorError(f"Could not read the inspection log {self.path}: {exc}") from exc
+        return iter(rows)
+
+    def query(self, class_name: Optional[str] = None, since: Optional[TimeLike] = None, until: Optional[TimeLike] = None,
+              verdict: Optional[str | Sequence[str]] = None, limit: Optional[int] = None, *, model_id: Optional[str] = None,
+              decided: Optional[bool] = None, final_verdict: Optional[str | Sequence[str]] = None, offset: int = 0,
+              newest_first: bool = True) -> list[dict[str, Any]]:
+        """Inspections matching the filters, newest first. `since` is inclusive, `until` exclusive.
+
+        `verdict` filters the machine verdict, `final_verdict` the operator's decision when there
+        is one and the machine verdict otherwise.
+        """
+        filters = dict(class_name=class_name, since=since, until=until, verdict=verdict, model_id=model_id,
+                       decided=decided, final_verdict=final_verdict)
+        return [dict(zip(COLUMNS, row)) for row in self._rows(filters, limit, offset, newest_first)]
+
+    def get(self, row_id: int) -> dict[str, Any]:
+        with self._lock:
+            row = self._connection().execute(f"{self._SELECT} WHERE id = ?", (int(row_id),)).fetchone()
+        if row is None:
+            raise InspectorError(f"No inspection with id {row_id} in {self.path}.")
+        return dict(zip(COLUMNS, row))
+
+    def count(self, **filters: Any) -> int:
+        where, params = self._where(**filters)
+        with self._lock:
+            return int(self._connection().execute(f"SELECT COUNT(*) FROM inspections{where}", params).fetchone()[0])
+
+    def counts(self, **filters: Any) -> dict[str, int]:
+        """Number of parts per final verdict (operator decisions win), e.g. for the status bar."""
+        where, params = self._where(**filters)
+        with self._lock:
+            rows = self._connection().execute(
+                f"SELECT COALESCE(operator_decision, verdict), COUNT(*) FROM inspections{where} GROUP BY 1", params).fetchall()
+        result = {verdict: 0 for verdict in VERDICTS}
+        result.update({str(v): int(n) for v, n in rows})
+        return result
+
+    def class_names(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._connection().execute("SELECT DISTINCT class_name FROM inspections ORDER BY 1")]
+
+    def decision_history(self, row_id: int) -> list[dict[str, Any]]:
+        """Every decision taken on one inspection, oldest first (None = decision withdrawn)."""
+        with self._lock:
+            rows = self._connection().execute(
+                "SELECT decision, operator, time FROM decisions WHERE inspection_id = ? ORDER BY id", (int(row_id),)).fetchall()
+        return [{"decision": d, "operator": o, "time": t} for d, o, t in rows]
+
+    # -- export -------------------------------------------------------------------------------
+    def export_csv(self, path: str | Path, class_name: Optional[str] = None, since: Optional[TimeLike] = None,
+                   until: Optional[TimeLike] = None, verdict: Optional[str | Sequence[str]] = None,
+                   limit: Optional[int] = None, **filters: Any) -> int:
+        """Write matching rows (oldest first) as CSV, atomically; returns the number of rows.
+
+        UTF-8 with a byte-order mark so that spreadsheet programs show accents correctly; text
+        cells that a spreadsheet would run as a formula are prefixed with an apostrophe.
+        """
+        filters = dict(class_name=class_name, since=since, until=until, verdict=verdict, **filters)
+        rows = self._rows(filters, limit, 0, newest_first=False)
+        count = 0
+        with atomic_open(path, "wb") as handle:
+            text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+            writer = csv.writer(text)
+            writer.writerow(COLUMNS)
+            for row in rows:
+                writer.writerow([_csv_cell(value) for value in row])
+                count += 1
+            text.flush()
+            text.detach()
+        return count
+
+    # -- lifetime -----------------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error:
+                    pass  # another process is reading: the checkpoint happens later
+                self._conn.close()
+                self._conn = None
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def __enter__(self) -> "InspectionLog":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            if self._conn is not None:
+                self._conn.close()
+        except Exception:
+            pass
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    if isinstance(value, float):
+        return repr(value)
+    return "" if value is None else value
+
+
+def _split_sql(script: str) -> Iterable[str]:
+    """Statements of a migration script (they hold no semicolons inside literals)."""
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,113 @@
+"""Working points: calibrated from good images alone, with an optional REVIEW band.
+
+Operators rarely have defect images, so the default threshold comes from the scores of nominal
+images the detector did not learn from (cross-validated or augmented good parts): a quantile,
+mean + k * sigma, or, for Mahalanobis, a chi-square quantile. The F1-optimal threshold is kept
+for when labelled defects exist. A second, lower threshold defines a REVIEW band (scores in
+[review, fail) go to a person), as industrial vision tools offer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy import stats
+
+from inspector.types import InspectorError
+
+PASS, REVIEW, FAIL = "PASS", "REVIEW", "FAIL"
+METHODS = ("quantile", "sigma", "chi2", "f1", "manual")
+
+
+def calibrate(nominal_scores: np.ndarray, method: str = "quantile", parameter: float = 0.99,
+              chi2_dofs: Optional[Sequence[int]] = None) -> float:
+    """A threshold from scores of good images only.
+
+    - quantile: the `parameter` quantile of the nominal scores (e.g. 0.99);
+    - sigma: mean + `parameter` * standard deviation;
+    - chi2: for detectors whose score is a sum of Mahalanobis distances over levels with
+      `chi2_dofs` dimensions: the sum of sqrt(chi2.ppf(parameter, dof)). By the union bound a good
+      part exceeds it with probability at most levels * (1 - parameter) under the Gaussian model.
+    """
+    scores = np.asarray(nominal_scores, dtype=np.float64).ravel()
+    scores = scores[np.isfinite(scores)]
+    if method == "chi2":
+        if not chi2_dofs:
+            raise InspectorError("The chi-square threshold is only defined for Mahalanobis models.")
+        if not 0 < parameter < 1:
+            raise InspectorError(f"The chi-square quantile must be in (0, 1), got {parameter}.")
+        return float(sum(np.sqrt(stats.chi2.ppf(parameter, dof)) for dof in chi2_dofs))
+    if len(scores) == 0:
+        raise InspectorError("No nominal scores to calibrate a threshold from.")
+    if method == "quantile":
+        if not 0 < parameter <= 1:
+            raise InspectorError(f"The quantile must be in (0, 1], got {parameter}.")
+        return float(np.quantile(scores, parameter))
+    if method == "sigma":
+        if parameter < 0:
+            raise InspectorError(f"k (number of standard deviations) must be >= 0, got {parameter}.")
+        return float(scores.mean() + parameter * scores.std(ddof=1 if len(scores) > 1 else 0))
+    raise InspectorError(f"Unknown calibration method '{method}'; use quantile, sigma or chi2.")
+
+
+@dataclass
+class Threshold:
+    """The working point of a model: FAIL at or above `fail`; REVIEW in [review, fail) if set."""
+
+    fail: float
+    review: Optional[float] = None
+    method: str = "quantile"
+    parameter: float = 0.99
+    nominal_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    defect_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    f1_threshold: Optional[float] = None  # F1-optimal, when labelled defects were available
+
+    def __post_init__(self) -> None:
+        self.nominal_scores = np.asarray(self.nominal_scores, dtype=np.float64).ravel()
+        self.defect_scores = np.asarray(self.defect_scores, dtype=np.float64).ravel()
+        self.validate()
+
+    def validate(self) -> None:
+        if not np.isfinite(self.fail):
+            raise InspectorError("The FAIL threshold must be a finite number.")
+        if self.review is not None and self.review > self.fail:
+            raise InspectorError(f"The REVIEW threshold ({self.review:.4g}) must not exceed the FAIL threshold ({self.fail:.4g}).")
+
+    def verdict(self, score: float) -> str:
+        if score >= self.fail:
+            return FAIL
+        if self.review is not None and score >= self.review:
+            return REVIEW
+        return PASS
+
+    def verdicts(self, scores: np.ndarray) -> list[str]:
+        return [self.verdict(float(s)) for s in np.asarray(scores).ravel()]
+
+    def with_values(self, fail: float, review: Optional[float] = None) -> "Threshold":
+        """A copy with user-set thresholds (scores are kept: re-judging needs no re-scoring)."""
+        return Threshold(fail, review, "manual", self.parameter, self.nominal_scores, self.defect_scores, self.f1_threshold)
+
+    @property
+    def expected_false_reject_rate(self) -> float:
+        """Fraction of the calibration's good parts that this working point would fail."""
+        if len(self.nominal_scores) == 0:
+            return float("nan")
+        return float(np.mean(self.nominal_scores >= self.fail))
+
+    def to_json(self) -> dict:
+        return {
+            "fail": self.fail, "review": self.review, "method": self.method, "parameter": self.parameter,
+            "nominal_scores": self.nominal_scores.tolist(), "defect_scores": self.defect_scores.tolist(),
+            "f1_threshold": self.f1_threshold,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Threshold":
+        try:
+            return cls(float(data["fail"]), None if data.get("review") is None else float(data["review"]),
+                       str(data.get("method", "manual")), float(data.get("parameter", 0.0)),
+                       np.asarray(data.get("nominal_scores", []), dtype=np.float64),
+                       np.asarray(data.get("defect_scores", []), dtype=np.float64), data.get("f1_threshold"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InspectorError(f"Invalid threshold data: {exc}") from exc
