@@ -20,6 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 
 VERDICTS = ("PASS", "REVIEW", "FAIL")
+GUI_ENV_VAR = "INSPECTOR_SELFTEST_GUI"
 
 
 @dataclass
@@ -59,32 +60,56 @@ class _Run:
 
 
 def _check_qt(run: _Run) -> None:
-    """Start Qt offscreen-capable and draw a pyqtgraph widget: catches missing/clashing Qt plugins."""
-    from PySide6 import QtCore, QtWidgets  # only on request: core code stays Qt-free
-    import pyqtgraph
+    """Start the GUI's QApplication and main window (offscreen works) and render it once.
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0], "-platform",
-                                                                        os.environ.get("QT_QPA_PLATFORM", "offscreen")])
-    plot = pyqtgraph.PlotWidget()
-    plot.plot(np.arange(10.0), np.arange(10.0) ** 2)
-    plot.resize(200, 150)
-    plot.show()
-    app.processEvents()
-    grabbed = plot.grab()
-    plot.close()
-    plugin_paths = QtCore.QCoreApplication.libraryPaths()
-    run.say(f"  Qt {QtCore.qVersion()} platform '{app.platformName()}', plugin paths: {plugin_paths}")
-    run.check(not grabbed.isNull() and grabbed.width() > 0, "Qt widget rendered")
+    Catches missing Qt plugins in a bundle and OpenCV's Qt plugins shadowing PySide6's.
+    """
+    if not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from inspector.gui.app import ensure_application  # only on request: core code stays Qt-free
+    from PySide6 import QtCore
+
+    app = ensure_application([sys.argv[0] if sys.argv else "inspector"])
     clash = os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH", "")
-    run.check("cv2" not in clash, "OpenCV's Qt plugin path is not in effect")
+    run.check(not (clash and "cv2" in Path(clash).parts and Path(clash).is_dir()),
+              "OpenCV's Qt plugins do not shadow PySide6's")
+    if getattr(sys, "frozen", False):
+        bundled_cv2_qt = Path(getattr(sys, "_MEIPASS", "")) / "cv2" / "qt" / "plugins"
+        run.check(not bundled_cv2_qt.exists(), "the bundle carries no OpenCV Qt plugins")
+    try:
+        from inspector.gui.main_window import MainWindow
+    except ModuleNotFoundError as exc:
+        if exc.name != "inspector.gui.main_window":
+            raise
+        import pyqtgraph
+
+        run.say("  (no main window module yet: rendering a pyqtgraph plot instead)")
+        widget = pyqtgraph.PlotWidget()
+        widget.plot(np.arange(10.0), np.arange(10.0) ** 2)
+    else:
+        widget = MainWindow()
+    widget.resize(800, 600)
+    widget.show()
+    app.processEvents()
+    grabbed = widget.grab()
+    widget.close()
+    app.processEvents()
+    run.say(f"  Qt {QtCore.qVersion()}, platform '{app.platformName()}', {type(widget).__name__} "
+            f"{grabbed.width()}x{grabbed.height()}")
+    run.check(not grabbed.isNull() and grabbed.width() > 0, "the main window renders")
 
 
 def run_selftest(verbose: bool = True, detector: str = "padim", device: str = "auto",
-                 n_train: Optional[int] = None, gui: bool = False) -> int:
+                 n_train: Optional[int] = None, gui: Optional[bool] = None) -> int:
     """Fit on the bundled demo images, inspect a good and defective parts, check the results.
 
-    `n_train` limits the training images (faster); `gui=True` also checks that Qt starts.
+    `n_train` limits the training images (faster); `gui=True` also checks that the GUI starts
+    (default: environment variable INSPECTOR_SELFTEST_GUI=1, so packaging scripts can ask for it
+    whatever flags the entry point passes on).
     """
+    if gui is None:
+        gui = os.environ.get(GUI_ENV_VAR, "") in ("1", "true", "yes")
     run = _Run(verbose)
     try:
         _selftest(run, detector, device, n_train, gui)
@@ -175,7 +200,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--detector", default="padim")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--train", type=int, default=None, help="use only this many training images")
-    parser.add_argument("--gui", action="store_true", help="also check that Qt starts (offscreen works)")
+    parser.add_argument("--gui", action="store_true", default=None,
+                        help="also check that the GUI starts (works with QT_QPA_PLATFORM=offscreen)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     return run_selftest(not args.quiet, args.detector, args.device, args.train, args.gui)

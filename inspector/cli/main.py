@@ -111,7 +111,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 if args.maps_dir and prediction.anomaly_map is not None:
                     overlay = heatmap_overlay(image, prediction.anomaly_map, threshold_levels(model.threshold))
                     overlay = annotate(overlay, f"{prediction.verdict}  {prediction.score:.3g}", VERDICT_COLOURS[prediction.verdict])
-                    save_image(Path(args.maps_dir) / f"{path.stem}_heatmap.png", overlay)
+                    save_image(Path(args.maps_dir) / f"{path.parent.name}_{path.stem}_heatmap.png", overlay)
     finally:
         bar.close()
     print(_write_table(rows, [("verdict", "verdict", ""), ("score", "score", ".4g"), ("image", "image", "")]))
@@ -185,10 +185,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from inspector.io.datasets import load_category
     from inspector.io.images import save_image
     from inspector.pipeline import FitSettings, fit_model
-    from inspector.resources import demo_dataset_dir
+    from inspector.resources import demo_dir
     from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
 
-    category = load_category(demo_dataset_dir())
+    category = load_category(demo_dir())
     out = Path(args.out)
     print(f"Demo: fitting {args.detector} on {len(category.train)} good rendered parts, "
           f"then inspecting {len(category.test)} test parts. Output: {out}")

@@ -2,7 +2,7 @@
 
 `add_protocol_arguments(parser)` adds the options to an existing `evaluate` parser (options the
 parser already has, such as --policy or --out, are left as they are); `run_protocol(args)`
-runs the chosen protocol with a tqdm progress bar. `python -m inspector.cli.protocols DATASET
+runs the chosen protocol with a tqdm progress bar (inspector.cli.progress). `python -m inspector.cli.protocols DATASET
 --protocol lowdata ...` runs the same without the main CLI.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from inspector.types import InspectorError, Progress, Reporter
+from inspector.types import InspectorError, Reporter
 
 PROTOCOLS = ("standard", "lowdata", "pollution")
 DEFAULT_DETECTORS = ("mahalanobis", "knn", "padim")
@@ -23,15 +23,17 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("evaluation protocols (seeds 000 and 001)")
     flags = {a for action in parser._actions for a in action.option_strings}  # noqa: SLF001
 
-    def add(flag: str, **kwargs: Any) -> None:
+    def add(flag: str, *aliases: str, **kwargs: Any) -> None:
         if flag not in flags:
-            group.add_argument(flag, **kwargs)
+            group.add_argument(flag, *aliases, **kwargs)
 
     add("--protocol", choices=PROTOCOLS, default="standard",
         help="standard: one fit on the training set; lowdata: AUROC vs number of training images (seed 000); "
              "pollution: robustness to defective training images and SROC refinement (seed 001)")
-    add("--detectors", nargs="+", metavar="NAME[:key=value...]", default=None,
+    add("--detector", nargs="+", metavar="NAME[:key=value...]", default=list(DEFAULT_DETECTORS),
         help=f"detectors to compare (default: {' '.join(DEFAULT_DETECTORS)}); e.g. mahalanobis:covariance=empirical")
+    add("--param", action="append", default=[], metavar="NAME=VALUE",
+        help="detector parameter given to every detector (repeatable)")
     add("--sizes", default=None, metavar="LIST",
         help="lowdata: training-set sizes, e.g. '5:50:5' or '5,10,20' (default 5..50 by 5, then by 10, up to all)")
     add("--replicates", type=int, default=5, metavar="M", help="random draws per size / pollution seed (default 5)")
@@ -50,6 +52,7 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
         help="where encoded features are cached (default: OUT/cache); reused when a sweep is resumed")
     add("--out", default=None, metavar="DIR",
         help="output folder for CSV, PNG and the resumable cells.jsonl (default: results/<category>-<protocol>)")
+    add("--quiet", "-q", action="store_true", help="no progress bar")
     add("--policy", default=None, metavar="FILE|PRESET", help="augmentation policy: preset name or JSON file")
     add("--aug-factor", default="0", metavar="N", help="augmented copies per image (e.g. 10 or x10); lowdata "
                                                       "runs with and without it")
@@ -57,36 +60,6 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     add("--backbone", default=None, help="feature extractor (default efficientnet_lite0)")
     add("--image-size", type=int, default=None, help="backbone input size (default 224)")
     add("--device", default="auto", help="auto, cpu or cuda")
-
-
-class TqdmReporter(Reporter):
-    """A Reporter drawing one tqdm bar per stage (a new bar when the stage changes)."""
-
-    def __init__(self, stream=None) -> None:
-        super().__init__(callback=self._on_progress)
-        self._bar = None
-        self._stage: Optional[str] = None
-        self._stream = stream or sys.stderr
-
-    def _on_progress(self, progress: Progress) -> None:
-        from tqdm import tqdm
-
-        if progress.stage != self._stage or self._bar is None:
-            self.close()
-            self._stage = progress.stage
-            self._bar = tqdm(total=max(progress.total, 1), desc=progress.stage, file=self._stream, dynamic_ncols=True,
-                             leave=progress.stage in ("lowdata", "pollution"))
-        if progress.total and progress.total != self._bar.total:
-            self._bar.total = progress.total
-        self._bar.n = min(progress.done, self._bar.total)
-        if progress.message:
-            self._bar.set_postfix_str(progress.message[:60], refresh=False)
-        self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
 
 
 def _dataset_of(args: argparse.Namespace) -> Path:
@@ -106,12 +79,33 @@ def _feature_config(args: argparse.Namespace):
                          getattr(args, "weights", None) or getattr(args, "weights_file", None))
 
 
-def _detectors_of(args: argparse.Namespace) -> list[str]:
-    """--detectors (space or comma separated); `evaluate`'s single --detector is not used here."""
-    chosen = getattr(args, "detectors", None)
-    if chosen:
-        return [d for item in chosen for d in str(item).split(",") if d]
-    return list(DEFAULT_DETECTORS)
+_ALIASES = {"mahalanobis-empirical": "mahalanobis:covariance=empirical",
+            "mahalanobis-ledoit": "mahalanobis:covariance=ledoit"}
+
+
+def _detectors_of(args: argparse.Namespace):
+    """--detector NAME[:key=value...] ... (space or comma separated), plus --param for every one."""
+    from inspector.evaluation.protocols import DetectorSpec
+
+    chosen = getattr(args, "detector", None) or list(DEFAULT_DETECTORS)
+    if isinstance(chosen, str):
+        chosen = [chosen]
+    common = []
+    for item in getattr(args, "param", None) or []:
+        key, value = item if isinstance(item, tuple) else str(item).split("=", 1)
+        common.append((str(key).strip(), value))
+    specs = []
+    for item in chosen:
+        for text in (t.strip() for t in str(item).split(",")):
+            if not text:
+                continue
+            spec = DetectorSpec.parse(_ALIASES.get(text, text))
+            if common:
+                merged = {**dict(common), **spec.kwargs}
+                spec = DetectorSpec(spec.name, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                                            for k, v in merged.items())))
+            specs.append(spec)
+    return specs
 
 
 def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) -> int:
@@ -123,10 +117,16 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
     protocol = getattr(args, "protocol", "standard")
     if protocol == "standard":
         raise InspectorError("run_protocol handles --protocol lowdata or pollution; 'standard' is `evaluate` itself.")
+    from inspector.cli.progress import StageProgressBar
+
     dataset = _dataset_of(args)
     out = Path(getattr(args, "out", None) or Path("results") / f"{dataset.name}-{protocol}")
+    if out.suffix.lower() in (".csv", ".json"):
+        raise InspectorError(f"With --protocol {protocol}, --out is a folder (CSV, PNG and cells.jsonl go in it), "
+                             f"not a file: {out}")
     cache = getattr(args, "cache", None) or "auto"
-    bar = reporter or TqdmReporter()
+    progress = None if reporter is not None else StageProgressBar(not getattr(args, "quiet", False))
+    bar = reporter or progress.reporter()  # type: ignore[union-attr]
     common = dict(detectors=_detectors_of(args), feature_config=_feature_config(args), reporter=bar,
                   seed=int(getattr(args, "seed", 0) or 0), device=getattr(args, "device", "auto") or "auto",
                   cache_dir=cache)
@@ -137,6 +137,7 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
             factor = parse_factor(getattr(args, "aug_factor", 0) or 0)
             if policy is not None and factor == 0:
                 factor = 10  # a policy without a factor: seed 000's x10
+                print("Augmentation factor not given: using x10 (seed 000).", file=sys.stderr)
             sizes = getattr(args, "sizes", None)
             result = run_low_data(dataset, out, sizes=parse_number_list(sizes, integer=True) if sizes else None,
                                   replicates=int(getattr(args, "replicates", 5)), policy=policy, aug_factor=factor,
@@ -158,8 +159,8 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
         else:
             raise InspectorError(f"Unknown protocol '{protocol}'; use one of {', '.join(PROTOCOLS)}.")
     finally:
-        if isinstance(bar, TqdmReporter):
-            bar.close()
+        if progress is not None:
+            progress.close()
     print("Wrote:\n  " + "\n  ".join(str(p) for p in result.files))
     return 0
 

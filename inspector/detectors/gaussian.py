@@ -33,7 +33,7 @@ def fit_gaussians(samples: np.ndarray, covariance: str = "ledoit") -> tuple[np.n
         precision = torch.linalg.inv(cov)
     else:
         precision = torch.linalg.pinv(cov, hermitian=True)
-    return means.float().numpy(), precision.float().numpy()
+    return np.ascontiguousarray(means.float().numpy()), np.ascontiguousarray(precision.float().numpy())
 
 
 def _ledoit_wolf_shrink(centred: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:

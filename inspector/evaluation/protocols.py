@@ -513,18 +513,39 @@ def pollution_set(category: Category, size: int, rng: np.random.Generator) -> np
     return np.array(sorted(chosen), dtype=np.int64)
 
 
-def _polluted_training(n_train: int, pollution_idx: np.ndarray, ratio: float, rng_seed: Sequence[int]
-                       ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(kept healthy train indices, pollution test indices used, l). Nested as the ratio grows."""
-    rng = np.random.default_rng(list(rng_seed))
+@dataclass(frozen=True)
+class PollutedSplit:
+    """One polluted training set and its evaluation set (indices into category.train / .test)."""
+
+    healthy: np.ndarray  #: training images kept (category.train indices)
+    polluting: np.ndarray  #: defective test images put in the training set (category.test indices)
+    pollution_set: np.ndarray  #: the whole pollution set (category.test indices), never evaluated on
+    evaluation: np.ndarray  #: test images used for evaluation (category.test indices)
+
+    @property
+    def is_polluted(self) -> np.ndarray:
+        """Per training image (healthy first, then polluting): True for the defective ones."""
+        return np.r_[np.zeros(len(self.healthy), bool), np.ones(len(self.polluting), bool)]
+
+
+def polluted_split(category: Category, ratio: float, replicate: int, seed: int = 0,
+                   pollution_fraction: float = 0.2) -> PollutedSplit:
+    """Seed 001's polluted training set: l = round(ratio * N) healthy images replaced by l images
+    of the pollution set. The random draws depend on (seed, replicate) only, so for one replicate
+    the polluted images at a low ratio are among those at a higher one."""
+    n_train = len(category.train)
+    size = int(round(pollution_fraction * n_train))
+    pollution = pollution_set(category, size, np.random.default_rng([int(seed), int(replicate), 1]))
+    rng = np.random.default_rng([int(seed), int(replicate), 2])
     healthy_order = rng.permutation(n_train)
-    pollution_order = rng.permutation(len(pollution_idx))
-    replaced = int(round(ratio * n_train))
-    if replaced > len(pollution_idx):
+    pollution_order = rng.permutation(len(pollution))
+    replaced = int(round(float(ratio) * n_train))
+    if replaced > len(pollution):
         raise InspectorError(f"Pollution ratio {ratio:g} needs {replaced} defective images; the pollution set holds "
-                             f"{len(pollution_idx)} (raise the pollution set fraction).")
-    kept = np.sort(healthy_order[replaced:])
-    return kept, pollution_idx[np.sort(pollution_order[:replaced])], replaced
+                             f"{len(pollution)} (raise the pollution set fraction).")
+    evaluation = np.setdiff1d(np.arange(len(category.test)), pollution)
+    return PollutedSplit(np.sort(healthy_order[replaced:]), pollution[np.sort(pollution_order[:replaced])],
+                         pollution, evaluation)
 
 
 def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
@@ -562,6 +583,7 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
         n_flagged(len(category.train), ratio)
     n_train = len(category.train)
     pollution_size = int(round(pollution_fraction * n_train))
+    pollution_set(category, pollution_size, np.random.default_rng(0))  # fail early when too few defects
     size = feature_config.image_size
 
     cache = FeatureCache(out / "cache" if cache_dir == "auto" else cache_dir)
@@ -611,14 +633,10 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
 
     def setup(replicate: int, ratio: float) -> dict[str, Any]:
         d = data()
-        rng = np.random.default_rng([seed, replicate, 1])
-        polluting = pollution_set(category, pollution_size, rng)
-        kept, used, replaced = _polluted_training(n_train, polluting, ratio, (seed, replicate, 2))
-        evaluation = np.setdiff1d(np.arange(len(category.test)), polluting)
-        train = FeatureMaps.concatenate([d["train"].subset(kept), d["test"].subset(used)])
-        is_polluted = np.r_[np.zeros(len(kept), bool), np.ones(len(used), bool)]
-        return {"train": train, "is_polluted": is_polluted, "test": d["test"].subset(evaluation),
-                "labels": category.test_labels[evaluation], "masks": d["masks"][evaluation], "replaced": replaced}
+        split = polluted_split(category, ratio, replicate, seed, pollution_fraction)
+        train = FeatureMaps.concatenate([d["train"].subset(split.healthy), d["test"].subset(split.polluting)])
+        return {"train": train, "is_polluted": split.is_polluted, "test": d["test"].subset(split.evaluation),
+                "labels": category.test_labels[split.evaluation], "masks": d["masks"][split.evaluation]}
 
     def fit_eval(spec: DetectorSpec, replicate: int, ratio: float, keep: np.ndarray, setting: dict[str, Any]):
         memo = (spec.label, replicate, ratio, hashlib.sha1(np.asarray(keep, np.int64).tobytes()).hexdigest())

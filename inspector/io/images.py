@@ -23,11 +23,12 @@ from inspector.types import InspectorError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm", ".pnm")
 #: Pillow formats we decode; everything else (and file types guessed from weak magic bytes) is refused.
-ALLOWED_FORMATS = ("PNG", "JPEG", "MPO", "BMP", "DIB", "TIFF", "WEBP", "GIF", "PPM")
+#: (JPEG covers MPO, the multi-picture JPEG many cameras write.)
+ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "DIB", "TIFF", "WEBP", "GIF", "PPM")
 #: Largest image accepted, in pixels (about 15800 x 15800); bigger ones are refused before decoding.
 MAX_PIXELS = 250_000_000
 #: Most memory one decode may take (the image as decoded, before shrinking).
-MAX_DECODE_BYTES = 1 << 30
+MAX_DECODE_BYTES = 512 << 20
 #: Largest file read (a camera image is a few tens of MB at most).
 MAX_FILE_BYTES = 1 << 30
 #: Images are shrunk on load so that their longer side is at most this (they are resized
@@ -35,10 +36,11 @@ MAX_FILE_BYTES = 1 << 30
 MAX_SIDE = 4096
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-# Pillow's own bomb guard raises above 2 x MAX_IMAGE_PIXELS and only warns between 1x and 2x;
-# `_check_size` refuses everything above MAX_PIXELS itself, so the warning is redundant noise.
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Pillow's own bomb guard raises above 2 x MAX_IMAGE_PIXELS (so: above MAX_PIXELS) while opening,
+# and only warns between 1x and 2x, where `_check_size` decides; the warning is redundant noise.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+Image.init()  # register every plugin now, so that `formats=ALLOWED_FORMATS` finds TIFF and WEBP
 
 PathLike = Union[str, os.PathLike]
 
@@ -179,6 +181,19 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return array
 
 
+def _reduce(image: Image.Image, max_side: int) -> Image.Image:
+    """Box-average a huge image by an integer factor inside Pillow, before any copy is made."""
+    factor = max(image.size) // max_side
+    if factor < 2:
+        return image
+    if image.mode in ("1", "P", "PA"):
+        image = image.convert("L" if image.mode == "1" else "RGBA" if image.mode == "PA" or "transparency" in image.info else "RGB")
+    try:
+        return image.reduce(factor)
+    except (ValueError, NotImplementedError):  # a mode Pillow cannot reduce: cv2 shrinks it later
+        return image
+
+
 def _shrink(array: np.ndarray, max_side: int) -> np.ndarray:
     height, width = array.shape[:2]
     if max(height, width) <= max_side:
@@ -206,6 +221,7 @@ def decode_image(data: bytes, name: str = "<bytes>", max_side: int = MAX_SIDE) -
             _check_memory(image, name)
             image.load()
             orientation = _orientation(image)
+            image = _reduce(image, max_side)
             array = _shrink(_pil_to_array(image), max_side)
         return to_rgb_uint8(_apply_orientation(array, orientation))
     except ImageLoadError:

