@@ -27,9 +27,11 @@ def _subplots(ncols: int = 1, figsize: tuple[float, float] = (7, 4.5)):
 
 
 def _save(figure: Figure, path: Path) -> Path:
-    figure.tight_layout()
+    # fixed margins: tight_layout costs more than drawing the figure
+    figure.subplots_adjust(left=0.1 if len(figure.axes) == 1 else 0.06, right=0.98, bottom=0.13, top=0.88,
+                           wspace=0.22)
     with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=110)
+        figure.savefig(handle, format="png", dpi=100)
     return path
 
 

@@ -367,7 +367,7 @@ def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
                  policy: Optional[AugmentationPolicy] = None, aug_factor: int | Sequence[int] = 0,
                  feature_config: FeatureConfig = FeatureConfig(), reporter: Optional[Reporter] = None,
                  seed: int = 0, device: str = "auto", cache_dir: Optional[str | os.PathLike] = "auto",
-                 include_unaugmented: bool = True) -> LowDataResult:
+                 include_unaugmented: bool = True, plots: bool = True) -> LowDataResult:
     """Seed 000's low-data protocol (section 4.3); resumable. See the module docstring.
 
     Augmentation factors: 0 (no augmentation, unless `include_unaugmented` is False) and each
@@ -454,10 +454,11 @@ def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
                                 "n_fit", "fit_seconds"])
     _write_csv(files[1], summary, ["detector", "factor", "size", "fraction", "auroc_mean", "auroc_std", "n"])
     _write_csv(files[2], areas)
-    from inspector.evaluation.plots import plot_low_data
+    if plots:
+        from inspector.evaluation.plots import plot_low_data
 
-    files.append(plot_low_data(summary, out / "lowdata_auroc.png", title=f"{category.name}: AUROC vs training images",
-                               n_total=n_total))
+        files.append(plot_low_data(summary, out / "lowdata_auroc.png",
+                                   title=f"{category.name}: AUROC vs training images", n_total=n_total))
     return LowDataResult(out, rows, summary, areas, files)
 
 
@@ -556,7 +557,7 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
                   refine_detector: Optional[str | DetectorSpec] = None, replicates: int = 5, splits: int = 5,
                   pollution_fraction: float = 0.2, feature_config: FeatureConfig = FeatureConfig(),
                   reporter: Optional[Reporter] = None, seed: int = 0, device: str = "auto",
-                  cache_dir: Optional[str | os.PathLike] = "auto") -> PollutionResult:
+                  cache_dir: Optional[str | os.PathLike] = "auto", plots: bool = True) -> PollutionResult:
     """Seed 001's pollution and refinement protocol (sections 4.1, 4.3-4.5); resumable.
 
     `refine_detector` None refines with each final detector itself (seed 001, 4.4); a name
@@ -699,9 +700,10 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
     _write_csv(files[2], refinement, ["detector", "refiner", "method", "refinement", "auroc_mean", "auroc_std",
                                       "au_pro_mean", "au_pro_std", "precision_mean", "recall_mean", "f1_mean",
                                       "precision_std", "recall_std", "f1_std", "n"])
-    from inspector.evaluation.plots import plot_pollution, plot_refinement
+    if plots:
+        from inspector.evaluation.plots import plot_pollution, plot_refinement
 
-    files += plot_pollution(robustness, out, title=f"{category.name}: pollution")
-    files += plot_refinement(refinement, out, title=f"{category.name}: refinement at "
-                                                    f"{refinement_pollution:.0%} pollution")
+        files += plot_pollution(robustness, out, title=f"{category.name}: pollution")
+        files += plot_refinement(refinement, out, title=f"{category.name}: refinement at "
+                                                        f"{refinement_pollution:.0%} pollution")
     return PollutionResult(out, robustness, refinement, files)

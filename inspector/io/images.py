@@ -40,6 +40,8 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 # and only warns between 1x and 2x, where `_check_size` decides; the warning is redundant noise.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# Damaged metadata (TIFF tags, EXIF) makes Pillow warn and carry on; the pixels are what matter.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 Image.init()  # register every plugin now, so that `formats=ALLOWED_FORMATS` finds TIFF and WEBP
 
 PathLike = Union[str, os.PathLike]
@@ -89,7 +91,8 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
         else:
             out = _min_max(array.astype(np.float64))
     elif np.issubdtype(array.dtype, np.floating):
-        values = np.nan_to_num(array.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
+        wide = np.float64 if array.dtype.itemsize > 4 else np.float32
+        values = np.nan_to_num(array.astype(wide, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
         low, high = float(values.min()), float(values.max())
         if low >= 0.0 and high <= 1.0:
             out = np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -227,7 +230,10 @@ def decode_image(data: bytes, name: str = "<bytes>", max_side: int = MAX_SIDE) -
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(f"{name}: refused, the declared size is too large ({exc}).") from exc
+        raise ImageLoadError(
+            f"{name}: refused, the declared size is larger than the {MAX_PIXELS:,}-pixel limit (a decompression "
+            "bomb, or an image to resize or crop before use)."
+        ) from exc
     except MemoryError as exc:
         raise ImageLoadError(f"{name}: not enough memory to decode this image.") from exc
     except Image.UnidentifiedImageError as exc:

@@ -136,13 +136,14 @@ def test_pollution_split(category):
 
 
 # -- low data -----------------------------------------------------------------------------------
-def _low_data(category, out, reporter=None, **kwargs):
+def _low_data(category, out, reporter=None, plots=False, **kwargs):
     return run_low_data(category, out, detectors=["mahalanobis", "knn"], sizes=[4, 8, 20], replicates=2,
-                        policy=PRESETS["texture"], aug_factor=2, feature_config=CONFIG, reporter=reporter, **kwargs)
+                        policy=PRESETS["texture"], aug_factor=2, feature_config=CONFIG, reporter=reporter,
+                        plots=plots, **kwargs)
 
 
 def test_low_data_protocol_outputs(category, tmp_path, fake_extractor):
-    result = _low_data(category, tmp_path / "out")
+    result = _low_data(category, tmp_path / "out", plots=True)
     # 2 factors x 2 detectors x (2 sizes x 2 replicates + the full set once)
     assert len(result.cells) == 20 and all(0.0 <= c["auroc"] <= 1.0 for c in result.cells)
     assert {(c["factor"], c["size"], c["n_fit"]) for c in result.cells} >= {(0, 4, 4), (2, 4, 12), (2, 20, 60)}
@@ -191,7 +192,7 @@ def test_low_data_resumes_after_an_interruption(category, tmp_path, fake_extract
 
 def test_low_data_without_policy_runs_unaugmented_only(category, tmp_path, fake_extractor):
     result = run_low_data(category, tmp_path / "o", detectors=["mahalanobis"], sizes=[5], replicates=2,
-                          policy=None, aug_factor=10, feature_config=CONFIG, cache_dir=None)
+                          policy=None, aug_factor=10, feature_config=CONFIG, cache_dir=None, plots=False)
     assert {c["factor"] for c in result.cells} == {0} and len(result.cells) == 2
     assert not (tmp_path / "o" / "cache").exists()
     with pytest.raises(InspectorError, match="impossible"):
@@ -223,7 +224,7 @@ def test_pollution_protocol(category, tmp_path, fake_extractor, monkeypatch):
     # resuming a finished sweep fits nothing and rewrites the same summary
     monkeypatch.setattr(protocols, "_evaluate", lambda *a, **k: pytest.fail("a finished cell was refitted"))
     again = run_pollution(category, out, detectors=["mahalanobis", "knn"], ratios=[0.0, 0.1, 0.2],
-                          refinement_ratios=[0.0, 0.2], replicates=1, splits=3, feature_config=CONFIG)
+                          refinement_ratios=[0.0, 0.2], replicates=1, splits=3, feature_config=CONFIG, plots=False)
     assert [r["auroc_mean"] for r in again.refinement] == pytest.approx([r["auroc_mean"] for r in result.refinement])
 
 

@@ -60,7 +60,7 @@ class StageProgress(QWidget):
         self._chips: dict[str, QLabel] = {}
         self._stages: list[str] = []
         self._stage: Optional[str] = None
-        self._stage_started = 0.0
+        self._seen: dict[str, float] = {}
         self._job_started = 0.0
         self.set_stages(stages)
 
@@ -93,22 +93,21 @@ class StageProgress(QWidget):
         for stage in self._stages:
             self._style(stage, "pending")
         self._stage = None
-        self._job_started = self._stage_started = time.monotonic()
+        self._seen: dict[str, float] = {}  # stage -> when first reported (stages may interleave)
+        self._job_started = time.monotonic()
         self.bar.setRange(0, 0)  # busy until the first report
+        self.bar.setFormat("starting")
         self.detail.setText(text)
         self.cancel_button.setEnabled(True)
 
     def update_progress(self, progress: Progress) -> None:
         now = time.monotonic()
+        self._seen.setdefault(progress.stage, now)
         if progress.stage != self._stage:
-            if progress.stage in self._stages:
-                reached = self._stages.index(progress.stage)
-                for stage in self._stages[:reached]:
-                    if self.chip_state(stage) in ("active", "pending"):
-                        self._style(stage, "done" if self.chip_state(stage) == "active" else "skipped")
             self._stage = progress.stage
-            self._stage_started = now
-            self._style(progress.stage, "active")
+            for stage in self._stages:
+                state = "active" if stage == progress.stage else ("done" if stage in self._seen else "pending")
+                self._style(stage, state)
         if progress.total > 0:
             self.bar.setRange(0, progress.total)
             self.bar.setValue(min(progress.done, progress.total))
@@ -117,7 +116,7 @@ class StageProgress(QWidget):
             self.bar.setRange(0, 0)
         eta = ""
         fraction = progress.fraction
-        elapsed = now - self._stage_started
+        elapsed = now - self._seen[progress.stage]
         if 0.02 < fraction < 1.0 and elapsed > 0.5:
             eta = f" - about {format_duration(elapsed / fraction * (1 - fraction))} left in this stage"
         total_elapsed = format_duration(now - self._job_started)
@@ -125,12 +124,12 @@ class StageProgress(QWidget):
         self.detail.setText(f"{message}{eta}  (elapsed {total_elapsed})")
 
     def end(self, text: str, success: bool = True) -> None:
+        seen = getattr(self, "_seen", {})
         for stage in self._stages:
-            state = self.chip_state(stage)
-            if state == "active":
-                self._style(stage, "done" if success else "pending")
-            elif state == "pending" and success:
-                self._style(stage, "skipped")
+            if success:
+                self._style(stage, "done" if stage in seen else "skipped")
+            elif self.chip_state(stage) == "active":
+                self._style(stage, "pending")
         self.bar.setRange(0, 1)
         self.bar.setValue(1 if success else 0)
         self.bar.setFormat("done" if success else "stopped")
