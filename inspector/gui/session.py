@@ -38,6 +38,8 @@ class Session(QObject):
         self._model_key: Optional[tuple[str, str]] = None
         self._loading: Optional[Task] = None
         self.model_error: Optional[str] = None
+        #: "GPU: ..." or "CPU (n threads)", once detected (shown in the status bar).
+        self.device_name: str = ""
         #: The image last selected in the gallery (the policy preview starts from it).
         self.focus_image_id: Optional[str] = None
 

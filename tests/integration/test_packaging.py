@@ -18,6 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "packaging" / "build.py"
 HAS_PYINSTALLER = importlib.util.find_spec("PyInstaller") is not None
+# A long timeout for the bundle build when pytest-timeout is in use (it is in the test extras).
+allow_an_hour = pytest.mark.timeout(3600) if importlib.util.find_spec("pytest_timeout") else (lambda test: test)
 needs_pyinstaller = pytest.mark.skipif(not HAS_PYINSTALLER, reason="PyInstaller is not installed (pip install .[packaging])")
 
 sys.path.insert(0, str(REPO / "packaging"))
@@ -121,7 +123,7 @@ def test_build_check_mode_resolves_every_spec_input() -> None:
 
 @needs_pyinstaller
 @pytest.mark.slow
-@pytest.mark.timeout(3600)
+@allow_an_hour
 def test_frozen_bundle_fits_and_inspects_headless() -> None:
     """Build (INSPECTOR_BUILD_BUNDLE=1) or reuse dist/<bundle>, then run its --self-test offscreen."""
     bundle = REPO / "dist" / bundle_config.bundle_basename("cpu")

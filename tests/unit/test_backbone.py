@@ -68,3 +68,11 @@ def test_bad_input_size_and_stage(lite0, rng):
         lite0.extract([rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)], (9,))
     with pytest.raises(InspectorError, match="RGB uint8"):
         lite0.extract([np.zeros((64, 64), np.uint8)], (3,))
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_lite1_and_lite2_load_from_their_packages(name):
+    pytest.importorskip(BACKBONES[name].weights_module)  # installed by the `test` extra
+    model, spec = build_backbone(name)
+    state = torch.load(_packaged_weights_file(spec), weights_only=True)
+    assert torch.equal(model.conv_stem.weight, next(iter(state.values())))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,13 @@ def test_export_presets(tmp_path):
     paths = export_presets(tmp_path)
     assert len(paths) == len(PRESETS)
     assert load_policy(tmp_path / "bottle.json") == PRESETS["bottle"]
+
+
+def test_shipped_policy_files_match_the_presets():
+    folder = Path(__file__).resolve().parents[2] / "resources" / "policies"
+    if not folder.is_dir():
+        pytest.skip("resources/policies not shipped")
+    files = sorted(folder.glob("*.json"))
+    assert {f.stem for f in files} == set(PRESETS)
+    for path in files:
+        assert load_policy(path) == PRESETS[path.stem], f"{path} is out of date: run export_presets()"
