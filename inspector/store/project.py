@@ -16,6 +16,7 @@ Qt-free: the GUI and the CLI both use this module.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -25,13 +26,15 @@ import sys
 import threading
 import unicodedata
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from inspector.io import images as images_module
 from inspector.io.images import IMAGE_SUFFIXES, decode_image, encode_image
 from inspector.store.atomic import (
     clean_leftovers,
@@ -606,6 +609,11 @@ class Project:
     def _backup(self, main: Path) -> None:
         """Keep the current project.json as project.json.bak, cheaply (a hard link when possible)."""
         backup = self.root / BACKUP_FILE
+        try:
+            if backup.exists() and os.path.samefile(main, backup):
+                return  # the last save failed after making the backup: it is already this version
+        except OSError:
+            pass
         if self._linked_backup:
             link = self.root / f".{BACKUP_FILE}.{uuid.uuid4().hex[:8]}.tmp"
             try:
@@ -613,12 +621,33 @@ class Project:
                 os.replace(link, backup)
                 return
             except OSError:
-                link.unlink(missing_ok=True)
                 self._linked_backup = False  # FAT, some network shares: copy instead
+            finally:
+                link.unlink(missing_ok=True)  # rename onto the same file is a no-op that keeps `link`
         try:
             copy_file_atomic(main, backup)
         except InspectorError:
             pass  # a backup that cannot be written must not stop the save itself
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Apply a change in memory and save it; if saving fails (full disk...), undo it in memory too.
+
+        The PartClass objects stay the same objects, so references held by the GUI remain valid.
+        """
+        with self._lock:
+            live = dict(self.classes)
+            snapshot = {key: copy.deepcopy(part) for key, part in live.items()}
+            name, invalid = self.name, dict(self._invalid_classes)
+            try:
+                yield
+                self.save()
+            except BaseException:
+                self.name, self._invalid_classes = name, invalid
+                for key, saved in snapshot.items():
+                    live[key].__dict__.update(saved.__dict__)
+                self.classes = {key: live[key] for key in snapshot}
+                raise
 
     # -- classes ------------------------------------------------------------------------------
     def _class(self, name: str) -> PartClass:
@@ -631,7 +660,7 @@ class Project:
         name = str(name).strip()
         if not name:
             raise InspectorError("A class needs a name.")
-        with self._lock:
+        with self._changing():
             if name in self.classes or name in self._invalid_classes:
                 raise InspectorError(f"The project already has a class '{name}'.")
             taken = {p.folder.lower() for p in self.classes.values()}
@@ -639,16 +668,18 @@ class Project:
                       for e in (self.root / sub).iterdir()}
             folder = _unique_name(safe_folder_name(name), taken)
             part = PartClass(name=name, folder=folder)
-            self.class_images_dir(part).mkdir(parents=True, exist_ok=True)
             self.classes[name] = part
             self._written_policies[folder] = None
-            self.save()
-            return part
+        try:
+            self.class_images_dir(part).mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # made again on the first import
+        return part
 
     def rename_class(self, old: str, new: str) -> PartClass:
         """Rename a class (its folders keep their names)."""
         new = str(new).strip()
-        with self._lock:
+        with self._changing():
             part = self._class(old)
             if not new:
                 raise InspectorError("A class needs a name.")
@@ -656,19 +687,17 @@ class Project:
                 raise InspectorError(f"The project already has a class '{new}'.")
             self.classes = {(new if k == old else k): v for k, v in self.classes.items()}
             part.name = new
-            self.save()
-            return part
+        return part
 
     def remove_class(self, name: str) -> None:
         """Remove a class with its images, policy and models (after the project is saved without it)."""
-        with self._lock:
+        with self._changing():
             if name not in self.classes and name in self._invalid_classes:
                 del self._invalid_classes[name]  # a damaged entry: nothing of it was loaded
-                self.save()
                 return
             part = self._class(name)
             del self.classes[name]
-            self.save()
+        with self._lock:
             for path in (self.class_images_dir(part), self.models_dir(part), self._policy_path(part)):
                 try:
                     if path.is_dir():
@@ -709,50 +738,55 @@ class Project:
         folder = self.class_images_dir(part)
         records: list[ImageRecord] = []
         errors: list[str] = []
-        with self._lock:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                taken = {p.name.lower() for p in folder.iterdir()} | {r.filename.lower() for r in part.images}
-                by_checksum = {r.checksum: r for r in part.images if r.checksum}
-                total = len(paths)
-                for index, source in enumerate(paths):
-                    reporter.report("import", index, total, f"Importing {Path(source).name}")
-                    source = Path(source)
+        total = len(paths)
+        try:
+            for index, source in enumerate(paths):
+                source = Path(source)
+                reporter.report("import", index, total, f"Importing {source.name}")
+                try:
+                    data, image = _read_checked_image(source)  # slow part, done without the lock
+                    with self._lock:
+                        records.append(self._store_import(part, source, data, image, role, label))
+                except InspectorError as exc:
+                    errors.append(str(exc))
+            reporter.report("import", total, total, f"{len(records)} image(s) imported")
+        finally:
+            if records:
+                with self._lock:
                     try:
-                        record = self._import_one(part, source, role, label, taken, by_checksum)
-                    except InspectorError as exc:
-                        errors.append(str(exc))
-                        continue
-                    records.append(record)
-                    part.images.append(record)
-                    by_checksum[record.checksum] = record
-                reporter.report("import", total, total, f"{len(records)} image(s) imported")
-            finally:
-                if records:
-                    self.save()
+                        self.save()
+                    except BaseException:  # not recorded: take the copies back out
+                        added = {r.id for r in records}
+                        part.images = [r for r in part.images if r.id not in added]
+                        for record in records:
+                            (folder / record.filename).unlink(missing_ok=True)
+                        raise
         return records, errors
 
-    def _import_one(self, part: PartClass, source: Path, role: str, label: Optional[str],
-                    taken: set[str], by_checksum: dict[str, ImageRecord]) -> ImageRecord:
-        try:
-            data = source.read_bytes()
-        except OSError as exc:
-            raise InspectorError(f"{source}: cannot be read ({describe_os_error(exc)}).") from exc
-        image = decode_image(data, str(source), max_side=1024)  # raises ImageLoadError with the reason
+    def _store_import(self, part: PartClass, source: Path, data: bytes, image: np.ndarray, role: str,
+                      label: Optional[str]) -> ImageRecord:
+        """Copy one checked image into the class under a unique name (called with the lock held)."""
         checksum = hashlib.sha256(data).hexdigest()
-        twin = by_checksum.get(checksum)
+        twin = next((r for r in part.images if r.checksum == checksum), None)
         if twin is not None:
             where = " (among the deleted images: restore it instead)" if twin.deleted else ""
             raise InspectorError(f"{source}: skipped, it is identical to {twin.filename}, already in class "
                                  f"'{part.name}'{where}.")
+        folder = self.class_images_dir(part)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            taken = {p.name.lower() for p in folder.iterdir()} | {r.filename.lower() for r in part.images}
+        except OSError as exc:
+            raise InspectorError(f"Cannot write into {folder}: {describe_os_error(exc)}") from exc
         suffix = source.suffix.lower()
-        stem = safe_folder_name(source.stem, 80)
         if suffix not in IMAGE_SUFFIXES:  # a valid image with an odd name: store it as PNG
             data, suffix = encode_image(image, "PNG"), ".png"
-        filename = _unique_name(stem + suffix, taken)
-        write_bytes_atomic(self.class_images_dir(part) / filename, data)
-        return ImageRecord(id=uuid.uuid4().hex, filename=filename, role=role, label=label, source="file",
-                           checksum=checksum)
+        filename = _unique_name(safe_folder_name(source.stem, 80) + suffix, taken)
+        write_bytes_atomic(folder / filename, data)
+        record = ImageRecord(id=uuid.uuid4().hex, filename=filename, role=role, label=label, source="file",
+                             checksum=checksum)
+        part.images.append(record)
+        return record
 
     def add_captured_image(self, class_name: str, rgb_array: np.ndarray, role: str = "train",
                            label: Optional[str] = None) -> ImageRecord:
@@ -775,18 +809,22 @@ class Project:
             record = ImageRecord(id=uuid.uuid4().hex, filename=filename, role=role, label=label, source="camera",
                                  checksum=hashlib.sha256(data).hexdigest())
             part.images.append(record)
-            self.save()
+            try:
+                self.save()
+            except BaseException:
+                part.images.remove(record)
+                (folder / filename).unlink(missing_ok=True)
+                raise
             return record
 
     def _update_images(self, class_name: str, image_ids: Union[str, Iterable[str]], **changes: Any) -> list[ImageRecord]:
-        with self._lock:
+        with self._changing():
             part = self._class(class_name)
             records = [part.image(i) for i in _as_list(image_ids)]  # all checked before any change
             for record in records:
                 for key, value in changes.items():
                     setattr(record, key, value)
-            self.save()
-            return records
+        return records
 
     def set_role(self, class_name: str, image_ids: Union[str, Iterable[str]], role: str) -> None:
         _check_choice(role, ROLES, "role")
@@ -806,13 +844,13 @@ class Project:
 
     def purge_deleted(self, class_name: str) -> int:
         """Permanently remove the files of deleted images (the project is saved first)."""
-        with self._lock:
+        with self._changing():
             part = self._class(class_name)
             gone = [r for r in part.images if r.deleted]
             part.images = [r for r in part.images if not r.deleted]
             for record in gone:
                 part.review_decisions.pop(record.id, None)
-            self.save()
+        with self._lock:
             for record in gone:
                 try:
                     (self.class_images_dir(part) / record.filename).unlink(missing_ok=True)
@@ -837,34 +875,31 @@ class Project:
         """Store the class's augmentation policy (None removes it)."""
         if policy_json is not None and not isinstance(policy_json, dict):
             raise InspectorError("An augmentation policy must be a JSON object.")
-        with self._lock:
+        with self._changing():
             part = self._class(class_name)
             part.policy = None if policy_json is None else json.loads(_policy_text(policy_json))
-            self.save()
 
     def set_fit_settings(self, class_name: str, settings: Optional[dict], aug_factor: Optional[int] = None) -> None:
-        with self._lock:
+        with self._changing():
             part = self._class(class_name)
             part.fit_settings = None if settings is None else json.loads(json.dumps(settings, default=_plain))
             if aug_factor is not None:
                 if int(aug_factor) < 0:
                     raise InspectorError("The augmentation factor cannot be negative.")
                 part.aug_factor = int(aug_factor)
-            self.save()
 
     def set_thresholds(self, class_name: str, fail: Optional[float] = None, review: Optional[float] = None) -> None:
         """Operator overrides of the model's thresholds (None: use the model's own)."""
         if fail is not None and review is not None and review > fail:
             raise InspectorError(f"The review threshold ({review:g}) must not be above the fail threshold ({fail:g}).")
-        with self._lock:
+        with self._changing():
             part = self._class(class_name)
             part.fail_threshold = None if fail is None else float(fail)
             part.review_threshold = None if review is None else float(review)
-            self.save()
 
     def set_review_decisions(self, class_name: str, decisions: dict[str, str]) -> None:
         """Replace the SROC review decisions of a class: image id -> 'keep' | 'remove'."""
-        with self._lock:
+        with self._changing():
             part = self._class(class_name)
             known = {r.id for r in part.images}
             clean: dict[str, str] = {}
@@ -874,7 +909,6 @@ class Project:
                     raise InspectorError(f"Class '{class_name}' has no image with id {image_id}.")
                 clean[str(image_id)] = decision
             part.review_decisions = clean
-            self.save()
 
     # -- models -------------------------------------------------------------------------------
     def models_dir(self, class_name: Union[str, PartClass]) -> Path:
@@ -911,22 +945,21 @@ class Project:
         return path
 
     def set_active_model(self, class_name: str, model_id: Optional[str]) -> None:
-        with self._lock:
+        with self._changing():
             part = self._class(class_name)
             if model_id is not None:
                 info = _inspect_model_dir(self.model_path(class_name, model_id))
                 if not info.ok:
                     raise InspectorError(f"Cannot use model {model_id}: {info.problem}")
             part.active_model_id = model_id
-            self.save()
 
     def delete_model(self, class_name: str, model_id: str) -> None:
         with self._lock:
             part = self._class(class_name)
             path = self.model_path(class_name, model_id)
             if part.active_model_id == model_id:
-                part.active_model_id = None
-                self.save()
+                with self._changing():
+                    part.active_model_id = None
             aside = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
             try:
                 os.replace(path, aside)  # one atomic step: the model is gone or still whole
@@ -967,6 +1000,17 @@ class Project:
 
     def __repr__(self) -> str:
         return f"Project({self.name!r}, {self.root}, classes={list(self.classes)})"
+
+
+def _read_checked_image(source: Path) -> tuple[bytes, np.ndarray]:
+    """The file's bytes and its decoded pixels; InspectorError naming the file when unusable."""
+    try:
+        if source.stat().st_size > images_module.MAX_FILE_BYTES:
+            raise InspectorError(f"{source}: the file is too large to be an image.")
+        data = source.read_bytes()
+    except OSError as exc:
+        raise InspectorError(f"{source}: cannot be read ({describe_os_error(exc)}).") from exc
+    return data, decode_image(data, str(source), max_side=1024)  # raises ImageLoadError with the reason
 
 
 def _inspect_model_dir(path: Path) -> ModelInfo:

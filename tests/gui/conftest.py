@@ -29,7 +29,6 @@ def qapp(qapp_args, tmp_path_factory):
     app = ensure_application(qapp_args)
     settings_dir = tmp_path_factory.mktemp("qsettings")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(settings_dir))
-    os.environ["INSPECTOR_RECENT_FILE"] = str(settings_dir / "recent.json")
     yield app
 
 
@@ -59,3 +58,34 @@ def synthetic_category(tmp_path_factory) -> Path:
         for index in range(count):
             save_image(root / folder / f"{index:03d}.png", _part(rng, 64, defect))
     return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_files(tmp_path, monkeypatch):
+    """Recent-projects list and camera probing never touch the real user or devices."""
+    monkeypatch.setenv("INSPECTOR_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("INSPECTOR_NO_CAMERA_PROBE", "1")
+
+
+@pytest.fixture
+def window(qapp, qtbot):
+    from inspector.gui.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1280, 820)
+    win.show()
+    yield win
+    from gui_helpers import shutdown
+
+    shutdown(win, qtbot)
+
+
+@pytest.fixture
+def project_window(window, tmp_path, synthetic_category, qtbot):
+    """A window with a new project, class 'disc' and the synthetic dataset imported."""
+    assert window.create_project(tmp_path / "project", "Test project")
+    window.session.add_class("disc")
+    window.acquire_page.import_dataset(synthetic_category)
+    qtbot.waitUntil(lambda: not window.acquire_page.importing, timeout=30_000)
+    return window

@@ -238,11 +238,11 @@ class AcquirePage(QWidget):
         for widget in (self.to_train_button, self.to_test_button, self.delete_button, self.restore_button):
             mark_row.addWidget(widget)
         mark_row.addStretch(1)
-        mark_row.addWidget(self.counts)
         images_box = QGroupBox("Images of the class")
         self.images_box = images_box
         images_layout = QVBoxLayout(images_box)
         images_layout.addLayout(add_row)
+        images_layout.addWidget(self.counts)
         images_layout.addWidget(self.drop_hint)
         images_layout.addWidget(self.gallery, 1)
         images_layout.addLayout(mark_row)
@@ -272,7 +272,6 @@ class AcquirePage(QWidget):
                            (Qt.Key.Key_T, lambda: self.set_role("train")), (Qt.Key.Key_E, lambda: self.set_role("test")),
                            (QKeySequence("Ctrl+Shift+A"), self.add_files_dialog)):
             shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
 
         self.session.class_changed.connect(self.refresh)

@@ -169,6 +169,9 @@ class FitPage(QWidget):
         self.device_label = QLabel("Device: detecting...")
         self.device_label.setObjectName("deviceLabel")
 
+        for combo in (self.backbone, self.detector, self.calibration, self.device):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
         form = QFormLayout()
         form.addRow("Backbone:", self.backbone)
         form.addRow("Input size:", self.image_size)
@@ -205,6 +208,7 @@ class FitPage(QWidget):
         scroll.setWidget(settings_widget)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(380)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         run_box = QGroupBox("Run")
         run_layout = QVBoxLayout(run_box)
@@ -212,12 +216,12 @@ class FitPage(QWidget):
         run_layout.addWidget(self.fit_button)
         run_layout.addWidget(self.progress)
         run_layout.addWidget(self.summary)
+        run_layout.addStretch(1)
 
         self.models = QTreeWidget()
-        self.models.setHeaderLabels(["Model", "Detector", "Images", "Threshold", "Created", ""])
+        self.models.setHeaderLabels(["", "Model", "Detector", "Images", "FAIL at", "Created"])
         self.models.setRootIsDecorated(False)
         self.models.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.models.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.models.setToolTip("Models fitted for this class; the active one is used to inspect")
         self.use_model_button = QPushButton("Use selected model")
         self.delete_model_button = QPushButton("Delete model")
@@ -241,6 +245,7 @@ class FitPage(QWidget):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
+        splitter.setSizes([440, 760])
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
@@ -256,7 +261,6 @@ class FitPage(QWidget):
         self.models.itemSelectionChanged.connect(self._update_model_buttons)
         for keys, slot in (("Ctrl+Return", self.start_fit), ("Ctrl+Enter", self.start_fit), ("Esc", self.cancel_fit)):
             shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
         for signal in (self.session.class_changed, self.session.project_changed):
             signal.connect(self.load_class)
@@ -390,11 +394,10 @@ class FitPage(QWidget):
             model_info = meta.get("info") or {}
             active = info.id == part.active_model_id
             item = QTreeWidgetItem([
-                info.id, str(settings.get("detector", "?")),
-                str(model_info.get("n_kept", model_info.get("n_images", ""))),
+                "ACTIVE" if active else ("damaged" if not info.ok else ""), info.id,
+                str(settings.get("detector", "?")), str(model_info.get("n_kept", model_info.get("n_images", ""))),
                 "" if threshold is None else f"{threshold:.4g}",
-                str(model_info.get("created", info.created))[:19].replace("T", " "),
-                "ACTIVE" if active else ("damaged" if not info.ok else ""),
+                str(model_info.get("created", info.created))[:16].replace("T", " "),
             ])
             item.setData(0, Qt.ItemDataRole.UserRole, info.id)
             if info.problem:
@@ -405,6 +408,8 @@ class FitPage(QWidget):
                 for column in range(6):
                     item.setFont(column, font)
             self.models.addTopLevelItem(item)
+        for column in range(6):
+            self.models.resizeColumnToContents(column)
         self._update_model_buttons()
 
     def _selected_model_id(self) -> Optional[str]:

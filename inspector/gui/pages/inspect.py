@@ -172,17 +172,19 @@ class InspectPage(QWidget):
         self.overlay_check.setToolTip("Show or hide the anomaly heatmap")
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(50)
+        self.opacity.setValue(70)
         self.opacity.setToolTip("Heatmap opacity")
         self.opacity.setMaximumWidth(200)
         self.image_name = QLabel("")
         self.image_name.setStyleSheet("color: #57606a;")
+        self.model_label = QLabel("")
+        self.model_label.setStyleSheet("color: #57606a;")
         view_controls = QHBoxLayout()
         view_controls.addWidget(self.overlay_check)
         view_controls.addWidget(QLabel("Opacity:"))
         view_controls.addWidget(self.opacity)
-        view_controls.addStretch(1)
-        view_controls.addWidget(self.image_name)
+        view_controls.addWidget(self.image_name, 1)
+        view_controls.addWidget(self.model_label)
         view_box = QWidget()
         view_layout = QVBoxLayout(view_box)
         view_layout.setContentsMargins(0, 0, 0, 0)
@@ -193,13 +195,10 @@ class InspectPage(QWidget):
         self.verdict = QLabel("-")
         self.verdict.setObjectName("verdictLabel")
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.verdict.setMinimumHeight(84)
+        self.verdict.setMinimumHeight(58)
         self.score_label = QLabel("Open or capture a part to inspect it.")
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.score_label.setWordWrap(True)
-        self.model_label = QLabel("")
-        self.model_label.setWordWrap(True)
-        self.model_label.setStyleSheet("color: #57606a;")
         self.confirm_button = QPushButton("Confirm verdict  (Enter)")
         self.confirm_button.setToolTip("Agree with the machine's PASS or FAIL")
         self.pass_button = QPushButton("Good part: PASS  (P)")
@@ -217,11 +216,10 @@ class InspectPage(QWidget):
         verdict_layout.addWidget(self.score_label)
         verdict_layout.addLayout(decision_row)
         verdict_layout.addWidget(self.decision_label)
-        verdict_layout.addWidget(self.model_label)
 
         # -- working point
         self.histogram = ThresholdHistogram()
-        self.histogram.setMinimumHeight(170)
+        self.histogram.setMinimumHeight(150)
         self.fail_spin = QDoubleSpinBox()
         self.fail_spin.setDecimals(4)
         self.fail_spin.setRange(-1e9, 1e9)
@@ -280,7 +278,11 @@ class InspectPage(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        for column in range(len(ResultsModel.COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setToolTip("Click a row to view it; click a header to sort")
         self.table.setMinimumHeight(90)
         self.summary = QLabel("")
@@ -295,7 +297,7 @@ class InspectPage(QWidget):
         splitter.addWidget(table_box)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([560, 200])
+        splitter.setSizes([520, 240])
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar)
@@ -312,7 +314,7 @@ class InspectPage(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.overlay_check.toggled.connect(self.view.set_overlay_visible)
         self.opacity.valueChanged.connect(lambda v: self.view.set_opacity(v / 100.0))
-        self.view.set_opacity(0.5)
+        self.view.set_opacity(0.7)
         self.confirm_button.clicked.connect(lambda: self.decide(None))
         self.pass_button.clicked.connect(lambda: self.decide("PASS"))
         self.fail_button.clicked.connect(lambda: self.decide("FAIL"))
@@ -353,9 +355,9 @@ class InspectPage(QWidget):
                                      if not self.session.model_error else f"Model not usable: {self.session.model_error}")
         else:
             name = getattr(model.detector, "display_name", "") or model.settings.detector
-            self.model_label.setText(f"Model {model.model_id}: {name} on {model.settings.backbone} "
-                                     f"{model.settings.image_size} px"
-                                     + ("" if model.localizes else "; score only, no heatmap"))
+            self.model_label.setText(f"{name}, {model.settings.backbone} {model.settings.image_size} px"
+                                     + ("" if model.localizes else " (score only, no heatmap)"))
+            self.model_label.setToolTip(f"Active model {model.model_id}")
         self._on_saved_thresholds_changed()
         self._update_actions()
 
@@ -377,8 +379,11 @@ class InspectPage(QWidget):
                 self.review_spin.setEnabled(False)
                 self.save_threshold_button.setEnabled(False)
                 return
-            self.fail_spin.setSingleStep(max(abs(threshold.fail) * 0.01, 1e-4))
-            self.review_spin.setSingleStep(max(abs(threshold.fail) * 0.01, 1e-4))
+            magnitude = math.floor(math.log10(abs(threshold.fail))) if threshold.fail else 0
+            decimals = int(min(8, max(2, 4 - magnitude)))  # about five significant digits
+            for spin in (self.fail_spin, self.review_spin):
+                spin.setDecimals(decimals)
+                spin.setSingleStep(max(abs(threshold.fail) * 0.01, 10.0 ** -decimals))
             self.fail_spin.setValue(threshold.fail)
             self.review_check.setChecked(threshold.review is not None)
             self.review_spin.setEnabled(threshold.review is not None)
@@ -705,7 +710,8 @@ class InspectPage(QWidget):
             self._update_actions()
             return
         result = self.results[index]
-        self.image_name.setText(str(result.path) if result.path else "camera frame")
+        self.image_name.setText(result.name)
+        self.image_name.setToolTip(str(result.path) if result.path else "camera frame (not saved)")
         self.histogram.set_score(result.score)
         if result.image is not None:
             self._on_display_loaded((index, result.image))
@@ -760,7 +766,7 @@ class InspectPage(QWidget):
 
     def _style_verdict(self, verdict: str) -> None:
         self.verdict.setStyleSheet(f"QLabel#verdictLabel {{ {VERDICT_STYLES.get(verdict, VERDICT_STYLES[''])} "
-                                   "font-size: 40px; font-weight: bold; border-radius: 8px; }")
+                                   "font-size: 36px; font-weight: bold; border-radius: 8px; }")
 
     # -- operator decisions ----------------------------------------------------------------------
     def decide(self, decision: Optional[str]) -> None:

@@ -120,6 +120,7 @@ class LogPage(QWidget):
             final.setForeground(QColor({"PASS": "#1a7f37", "REVIEW": "#9a6700", "FAIL": "#cf222e"}.get(final.text(), "#1f2328")))
             self.model.appendRow(items)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first, as queried
         self.table.resizeColumnsToContents()
         total = sum(counts.values())
         self.counts.setText(f"{total} inspection(s): {counts.get('PASS', 0)} PASS, {counts.get('REVIEW', 0)} REVIEW, "

@@ -84,6 +84,8 @@ class PolicyPage(QWidget):
             self.preset.addItem(f"{name} (generic)", name)
         for name in sorted(n for n in PRESETS if n not in ("object", "texture", "none")):
             self.preset.addItem(f"{name.replace('_', ' ')} (MVTec, seed 000 Table 4)", name)
+        self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset.setMinimumContentsLength(12)
         self.preset.setToolTip("Start from a preset: the generic ones, or the per-category policies of the paper")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
@@ -118,6 +120,7 @@ class PolicyPage(QWidget):
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(430)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.source = QComboBox()
         self.source.setToolTip("Image the preview is made from (training images of the class)")
@@ -140,6 +143,7 @@ class PolicyPage(QWidget):
         splitter.addWidget(preview_box)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
+        splitter.setSizes([540, 660])
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
@@ -162,7 +166,6 @@ class PolicyPage(QWidget):
         from PySide6.QtGui import QKeySequence, QShortcut
 
         save = QShortcut(QKeySequence.StandardKey.Save, self)
-        save.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         save.activated.connect(self.save)
         self.session.class_changed.connect(self.load_class)
         self.session.project_changed.connect(self.load_class)
@@ -245,7 +248,7 @@ class PolicyPage(QWidget):
             self.state.setText("Changed: not saved yet.")
             self.state.setStyleSheet("color: #8a6100;")
         else:
-            self.state.setText(f"Saved with the class: {self._saved.describe()}.")
+            self.state.setText("Saved with the class.")
             self.state.setStyleSheet("color: #1a7f37;")
         self.revert_button.setEnabled(self._saved is not None and self.dirty)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -41,6 +41,8 @@ class ReviewPage(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.setToolTip("Most suspicious first. K = keep, R = remove the selected images.")
+        self.table.setIconSize(QSize(44, 44))
+        self.table.verticalHeader().setDefaultSectionSize(50)
         self.preview = QLabel("Select an image to see it.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumSize(280, 280)
@@ -87,28 +89,38 @@ class ReviewPage(QWidget):
         for key, slot in ((Qt.Key.Key_K, lambda: self.decide_selected("keep")),
                           (Qt.Key.Key_R, lambda: self.decide_selected("remove"))):
             shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
         for signal in (self.session.class_changed, self.session.model_changed, self.session.project_changed):
             signal.connect(self.refresh)
         self.session.review_changed.connect(self._update_decisions)
         self.ranking: Any = None
         self.row_ids: list[Optional[str]] = []
+        self.row_paths: dict[str, int] = {}
+        ctx.thumbnails.ready.connect(self._on_thumbnail)
         self.refresh()
 
     # -- data -------------------------------------------------------------------------------------
     def _latest_ranking(self) -> tuple[Any, Optional[str]]:
-        """(RefinementRanking, model id) of the newest model of the class fitted with SROC."""
+        """(RefinementRanking, model id) of the newest model of the class fitted with SROC.
+
+        The ranking's `names` are the training file names; when the engine left them out, the
+        model's `training_names` (same order) stand in.
+        """
         from inspector.refine.sroc import RefinementRanking
 
         project, part = self.session.project, self.session.part
         if project is None or part is None:
             return None, None
         for info in reversed(project.list_models(part.name)):
-            refinement = ((info.meta or {}).get("info") or {}).get("refinement")
+            model_info = (info.meta or {}).get("info") or {}
+            refinement = model_info.get("refinement")
             if refinement:
                 try:
-                    return RefinementRanking.from_json(refinement), info.id
+                    ranking = RefinementRanking.from_json(refinement)
+                    names = model_info.get("training_names") or []
+                    if ranking.names is None and len(names) == len(ranking):
+                        ranking.names = [str(n) for n in names]
+                    return ranking, info.id
                 except Exception as exc:  # noqa: BLE001
                     self.ctx.messages.warning(f"Model {info.id}: its SROC ranking is unreadable ({exc}).")
         return None, None
@@ -118,6 +130,7 @@ class ReviewPage(QWidget):
         self.ranking, model_id = self._latest_ranking()
         self.table.setRowCount(0)
         self.row_ids = []
+        self.row_paths = {}
         has = self.ranking is not None
         for widget in (self.keep_button, self.remove_button, self.remove_flagged_button, self.keep_all_button):
             widget.setEnabled(has)
@@ -153,9 +166,28 @@ class ReviewPage(QWidget):
                 if flagged:
                     item.setBackground(QBrush(FLAG_BG))
                 self.table.setItem(row, column, item)
+            if record is not None:
+                path = self.session.image_path(record)
+                self.row_paths[str(path)] = row
+                self._set_icon(row, path)
+        self.ctx.thumbnails.request([self.session.image_path(r) for r in by_name.values()
+                                     if str(self.session.image_path(r)) in self.row_paths])
         self.table.resizeColumnToContents(0)
         self.table.resizeColumnToContents(2)
         self._update_decisions()
+
+    def _set_icon(self, row: int, path) -> None:
+        image = self.ctx.thumbnails.get(path)
+        item = self.table.item(row, 1)
+        if image is not None and not image.isNull() and item is not None:
+            item.setIcon(QIcon(QPixmap.fromImage(image)))
+
+    def _on_thumbnail(self, path: str) -> None:
+        row = self.row_paths.get(path)
+        if row is not None:
+            from pathlib import Path
+
+            self._set_icon(row, Path(path))
 
     def decision(self, image_id: Optional[str]) -> str:
         part = self.session.part

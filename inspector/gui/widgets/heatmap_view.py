@@ -2,8 +2,9 @@
 
 Two pyqtgraph `ImageItem`s share one view: the RGB part below, the anomaly map above with a
 lookup table, fixed levels, adjustable opacity and a higher z-value. The levels come from the
-model (nominal scores and threshold), never from the image itself, so a good part stays cool
-and the same colour means the same score on every part.
+model's working point (`inspector.visualize.threshold_levels`: the threshold sits mid-scale),
+never from the image itself, so a good part stays cool and the same colour means the same score
+on every part.
 """
 from __future__ import annotations
 
@@ -17,17 +18,16 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 COLORMAP = "inferno"
 
 
-def heatmap_levels(nominal_scores: np.ndarray, fail_threshold: float) -> tuple[float, float]:
-    """Fixed colour scale: [low quantile of good scores, 2 x threshold] (see module docstring)."""
-    nominal = np.asarray(nominal_scores, dtype=np.float64)
-    nominal = nominal[np.isfinite(nominal)]
-    high = 2.0 * fail_threshold if fail_threshold > 0 else fail_threshold + abs(fail_threshold) + 1.0
-    low = float(np.quantile(nominal, 0.05)) if len(nominal) else 0.5 * fail_threshold
-    if fail_threshold > 0:
-        low = min(low, 0.9 * fail_threshold)  # the threshold always sits inside the scale
-    if not low < high:
-        low = high - 1.0
-    return low, high
+def overlay_lut(colormap: pg.ColorMap, points: int = 256) -> np.ndarray:
+    """RGBA lookup table whose opacity grows from 0 at the low level to full at the threshold.
+
+    With the threshold mid-scale (see `inspector.visualize.threshold_levels`), normal areas are
+    nearly transparent, so the part stays visible and only suspicious areas are coloured.
+    """
+    lut = colormap.getLookupTable(nPts=points, alpha=True).astype(np.float64)
+    position = np.linspace(0.0, 1.0, points)
+    lut[:, 3] = 255.0 * np.clip(position / 0.5, 0.0, 1.0) ** 0.8
+    return lut.round().astype(np.uint8)
 
 
 class HeatmapView(QWidget):
@@ -44,9 +44,11 @@ class HeatmapView(QWidget):
         self.view.addItem(self.base)
         self.view.addItem(self.overlay)
         self.colormap = pg.colormap.get(COLORMAP)
+        self.overlay.setLookupTable(overlay_lut(self.colormap))
+        # The bar shows the scale only; it is not linked to the overlay, which keeps its own
+        # see-through lookup table (a linked bar would impose its opaque one).
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self.colormap, interactive=False,
                                         label="anomaly score", width=18, rounding=1e-9, colorMapMenu=False)
-        self.colorbar.setImageItem(self.overlay)
         self.graphics.addItem(self.colorbar, row=0, col=1)
         # The bar is drawn over 0..256 in its own coordinates; the line marks the FAIL threshold on it.
         self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#00e5ff", width=2))

@@ -9,9 +9,8 @@ import time
 from typing import Optional
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (QHBoxLayout, QMessageBox, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtGui import QAction, QBrush, QColor
+from PySide6.QtWidgets import QMessageBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from inspector.gui.workers import ErrorInfo
 
@@ -62,15 +61,13 @@ class MessagePanel(QWidget):
         self.tree.setColumnWidth(1, 60)
         self.tree.itemDoubleClicked.connect(self._show_details)
         self.tree.setToolTip("Messages of this session. Double-click an error to see its details.")
-        clear = QPushButton("Clear")
-        clear.clicked.connect(self.tree.clear)
-        bar = QHBoxLayout()
-        bar.addStretch(1)
-        bar.addWidget(clear)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        clear = QAction("Clear messages", self.tree)
+        clear.triggered.connect(self.tree.clear)
+        self.tree.addAction(clear)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.tree)
-        layout.addLayout(bar)
         hub.posted.connect(self.add)
 
     def add(self, level: str, text: str, details: str = "") -> None:

@@ -40,7 +40,7 @@ class TranslateKnob(QWidget):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.check = QCheckBox("Shift")
-        self.check.setMinimumWidth(110)
+        self.check.setMinimumWidth(100)
         self.check.setToolTip("Shift each copy by a random whole number of pixels in [-x, x] and [-y, y].")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

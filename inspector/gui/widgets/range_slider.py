@@ -30,7 +30,7 @@ class RangeSlider(QWidget):
         self._focus_handle = "low"
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setMinimumWidth(120)
+        self.setMinimumWidth(80)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
         return QSize(200, self.HANDLE + 10)
@@ -158,7 +158,7 @@ class KnobRange(QWidget):
         super().__init__(parent)
         self.check = QCheckBox(label)
         self.check.setToolTip(tooltip)
-        self.check.setMinimumWidth(110)
+        self.check.setMinimumWidth(100)
         self.slider = RangeSlider(slider_span[0], slider_span[1], step)
         self.slider.setToolTip(tooltip)
         self.low = self._spin(allowed, step, decimals, suffix)
@@ -187,7 +187,7 @@ class KnobRange(QWidget):
         spin.setDecimals(decimals)
         spin.setSuffix(suffix)
         spin.setKeyboardTracking(False)
-        spin.setMinimumWidth(82)
+        spin.setMinimumWidth(74)
         return spin
 
     def value(self) -> Optional[tuple[float, float]]:

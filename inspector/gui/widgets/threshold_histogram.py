@@ -11,8 +11,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 GOOD_COLOR = (46, 160, 67)
 DEFECT_COLOR = (218, 54, 51)
@@ -20,18 +20,29 @@ FAIL_COLOR = "#d73a49"
 REVIEW_COLOR = "#e3a008"
 
 
-def _bins(arrays: Sequence[np.ndarray], extra: Sequence[Optional[float]]) -> np.ndarray:
-    """Shared bin edges covering every score and threshold, with a 5 % margin."""
+def _bins(arrays: Sequence[np.ndarray], extra: Sequence[Optional[float]]) -> tuple[np.ndarray, bool]:
+    """Shared bin edges around the working point, and whether high scores were clipped.
+
+    The view runs from the lowest score to 1.5 times the distance from there to FAIL beyond it
+    (at least up to every threshold), so the region that matters stays readable even when a
+    few defects score ten times higher; those land in the last bin.
+    """
     values = np.concatenate([np.zeros(0), *[a for a in arrays if len(a)]])
     values = values[np.isfinite(values)]
     points = [float(v) for v in extra if v is not None and math.isfinite(v)]
     everything = np.concatenate([values, np.asarray(points, dtype=np.float64)])
-    low, high = (float(everything.min()), float(everything.max())) if len(everything) else (0.0, 1.0)
+    if not len(everything):
+        return np.linspace(0.0, 1.0, 13), False
+    low, top = float(everything.min()), float(everything.max())
+    high = top
+    if points:
+        focus = points[0] + 1.5 * (points[0] - low)
+        high = min(top, max(focus, max(points)))
     if high <= low:
         high = low + max(abs(low), 1.0) * 0.1
     span = high - low
     count = int(np.clip(np.sqrt(max(len(values), 1)) * 2, 12, 60))
-    return np.linspace(low - 0.05 * span, high + 0.05 * span, count + 1)
+    return np.linspace(low - 0.05 * span, high + 0.05 * span, count + 1), high < top
 
 
 class ThresholdHistogram(QWidget):
@@ -47,13 +58,10 @@ class ThresholdHistogram(QWidget):
         self.plot.hideButtons()
         self.plot.setLabel("bottom", "anomaly score")
         self.plot.setLabel("left", "parts")
-        self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self.good_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, fillOutline=True,
-                                          brush=(*GOOD_COLOR, 110), pen=pg.mkPen(GOOD_COLOR, width=1.5),
-                                          name="good parts")
+                                          brush=(*GOOD_COLOR, 110), pen=pg.mkPen(GOOD_COLOR, width=1.5))
         self.defect_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, fillOutline=True,
-                                            brush=(*DEFECT_COLOR, 110), pen=pg.mkPen(DEFECT_COLOR, width=1.5),
-                                            name="defective parts")
+                                            brush=(*DEFECT_COLOR, 110), pen=pg.mkPen(DEFECT_COLOR, width=1.5))
         self.plot.addItem(self.good_curve)
         self.plot.addItem(self.defect_curve)
         self.band = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(227, 160, 8, 45), pen=pg.mkPen(None))
@@ -62,24 +70,31 @@ class ThresholdHistogram(QWidget):
         self.fail_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(FAIL_COLOR, width=2.5),
                                          hoverPen=pg.mkPen(FAIL_COLOR, width=4), label="FAIL",
                                          labelOpts={"position": 0.93, "color": FAIL_COLOR, "fill": (255, 255, 255, 200)})
-        self.review_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(REVIEW_COLOR, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+        self.review_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(REVIEW_COLOR, width=2, style=Qt.PenStyle.DashLine),
                                            hoverPen=pg.mkPen(REVIEW_COLOR, width=4), label="REVIEW",
                                            labelOpts={"position": 0.80, "color": REVIEW_COLOR, "fill": (255, 255, 255, 200)})
-        self.score_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#1f6feb", width=2, style=pg.QtCore.Qt.PenStyle.DotLine),
-                                          label="this part", labelOpts={"position": 0.65, "color": "#1f6feb"})
+        self.score_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#1f6feb", width=2, style=Qt.PenStyle.DotLine),
+                                          label="this part", labelOpts={"position": 0.55, "color": "#1f6feb", "fill": (255, 255, 255, 200)})
         self.fail_line.setToolTip("Drag to move the FAIL threshold: parts scoring at or above it fail.")
         self.review_line.setToolTip("Drag to move the REVIEW threshold: parts between it and FAIL go to a person.")
         for line in (self.fail_line, self.review_line, self.score_line):
             self.plot.addItem(line)
         self.fail_line.sigPositionChanged.connect(self._on_fail_moved)
         self.review_line.sigPositionChanged.connect(self._on_review_moved)
+        self.legend = QLabel("")
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.setSpacing(2)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend)
         self._updating = False
         self._review_enabled = False
         self._nominal = np.zeros(0)
         self._defect = np.zeros(0)
+        self._edges = np.linspace(0.0, 1.0, 13)
+        self._clipped = False
+        self._score: Optional[float] = None
         self.review_line.hide()
         self.band.hide()
         self.score_line.hide()
@@ -92,10 +107,11 @@ class ThresholdHistogram(QWidget):
 
     def _redraw(self) -> None:
         review = self.review() if self._review_enabled else None
-        edges = _bins([self._nominal, self._defect], [self.fail(), review])
+        edges, self._clipped = _bins([self._nominal, self._defect], [self.fail(), review])
+        self._edges = edges
         for curve, values in ((self.good_curve, self._nominal), (self.defect_curve, self._defect)):
             if len(values):
-                counts, _ = np.histogram(values, bins=edges)
+                counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
                 curve.setData(edges, counts)
                 curve.show()
             else:
@@ -107,8 +123,18 @@ class ThresholdHistogram(QWidget):
         peak = 1
         for values in (self._nominal, self._defect):
             if len(values):
-                peak = max(peak, int(np.histogram(values, bins=edges)[0].max()))
+                peak = max(peak, int(np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)[0].max()))
         self.plot.setYRange(0, peak * 1.25, padding=0)
+        good = "#%02x%02x%02x" % GOOD_COLOR
+        bad = "#%02x%02x%02x" % DEFECT_COLOR
+        parts = [f"<span style='color:{good}'>&#9632;</span> good parts ({len(self._nominal)})"]
+        if len(self._defect):
+            parts.append(f"<span style='color:{bad}'>&#9632;</span> defective parts ({len(self._defect)})")
+        if self._clipped:
+            parts.append(f"scores above {edges[-1]:.3g} in the last bin")
+        self.legend.setText("&nbsp;&nbsp;".join(parts))
+        if self._score is not None and self.score_line.isVisible():
+            self.set_score(self._score)
 
     # -- thresholds ---------------------------------------------------------------------------
     def fail(self) -> float:
@@ -122,6 +148,8 @@ class ThresholdHistogram(QWidget):
         self._updating = True
         try:
             self._review_enabled = review is not None
+            for line in (self.fail_line, self.review_line):  # old bounds must not clamp new values
+                line.setBounds((None, None))
             self.fail_line.setValue(fail)
             if review is not None:
                 self.review_line.setValue(review)
@@ -134,13 +162,15 @@ class ThresholdHistogram(QWidget):
 
     def set_score(self, score: Optional[float]) -> None:
         if score is None or not math.isfinite(score):
+            self._score = None
             self.score_line.hide()
             return
-        self.score_line.setValue(score)
+        self._score = score
+        low, high = self._edges[0], self._edges[-1]
+        self.score_line.setValue(min(max(score, low), high))  # an extreme part is marked at the edge
+        text = f"this part ({score:.3g})"
+        self.score_line.label.setFormat(text + " >" if score > high else ("< " + text if score < low else text))
         self.score_line.show()
-        low, high = self.plot.viewRange()[0]
-        if not low <= score <= high:  # keep an extreme part visible
-            self.plot.setXRange(min(low, score), max(high, score), padding=0.02)
 
     def _update_band(self) -> None:
         if self._review_enabled:

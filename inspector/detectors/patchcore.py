@@ -1,0 +1,241 @@
+"""PatchCore (seed 002): a coreset memory bank of locally aware patch features + nearest neighbours.
+
+Fit: patch features of every training image (patch_features.py), greedy coreset of
+`coreset_ratio` of them (coreset.py; `sampler='random'` is the paper's baseline), stored in a
+faiss index: exact `IndexFlatL2` by default, `IndexIVFFlat` (seed 001) as an option.
+
+Score: each test patch's distance to its nearest memory-bank feature (the mean over
+`score_neighbors` of them: 1 in seed 002, 5 in seed 001). The image score is the largest patch
+score re-weighted as in Eq. 7 of seed 002,
+
+    s = (1 - exp|m_test* - m*| / sum_{m in N_b(m*)} exp|m_test* - m|) * |m_test* - m*|,
+
+where m_test* is the most anomalous test patch, m* its nearest memory-bank feature and N_b(m*)
+the `reweight_neighbors` (b) memory-bank features nearest to m* (m* included). The anomaly map is
+the patch scores on their grid, bilinearly upsampled to the input and Gaussian-smoothed (sigma 4).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import faiss
+import numpy as np
+
+from inspector.detectors.base import MID_LEVEL_LAYERS, Detector
+from inspector.detectors.coreset import (DEFAULT_PROJECTION_DIM, coreset_size, greedy_coreset,
+                                         random_coreset)
+from inspector.detectors.patch_features import PatchGrid, patch_features, patch_grid, smooth_maps
+from inspector.detectors.registry import register
+from inspector.features.extractor import pick_device
+from inspector.features.maps import FeatureMaps
+from inspector.store.atomic import write_bytes_atomic
+from inspector.types import InspectorError, Reporter, ScoreResult, as_reporter
+
+INDEX_FILE = "patchcore.faiss"
+SAMPLERS = ("greedy", "random")
+INDEXES = ("flat", "ivfflat")
+#: Test images scored per faiss call (bounds the query matrix).
+_SCORE_CHUNK = 8
+
+
+def reweighted_image_score(test_feature: np.ndarray, nearest_bank_feature: np.ndarray,
+                           support: np.ndarray) -> tuple[float, float]:
+    """Eq. 7 of seed 002: (weight, weighted score) for one image.
+
+    `test_feature` is m_test*, `nearest_bank_feature` m*, and `support` (b, D) the b memory-bank
+    features nearest to m* (m* itself among them). The weight is one minus the softmax weight of
+    m* among the support's distances to m_test*: close to 1 when m* lies in a sparse region of
+    the memory bank (a rare nominal feature), so the score is trusted; lower when m*'s
+    neighbours are as close to m_test* as m* is.
+    """
+    test = np.asarray(test_feature, dtype=np.float64)
+    score = float(np.linalg.norm(test - np.asarray(nearest_bank_feature, dtype=np.float64)))
+    distances = np.linalg.norm(np.asarray(support, dtype=np.float64) - test, axis=1)
+    # exp(score) / sum(exp(distances)), computed stably
+    shift = max(score, float(distances.max()))
+    ratio = np.exp(score - shift) / np.exp(distances - shift).sum()
+    weight = float(1.0 - ratio)
+    return weight, weight * score
+
+
+def _build_index(bank: np.ndarray, index: str, nlist: Optional[int], nprobe: int, seed: int) -> faiss.Index:
+    dim = bank.shape[1]
+    if index == "flat":
+        built = faiss.IndexFlatL2(dim)
+    else:
+        lists = nlist if nlist is not None else max(1, min(4096, int(round(4 * np.sqrt(len(bank))))))
+        lists = max(1, min(lists, len(bank) // 39 if len(bank) >= 39 else 1))
+        quantizer = faiss.IndexFlatL2(dim)
+        built = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_L2)
+        built.cp.seed = int(seed)
+        built.train(bank)
+        built.nprobe = min(int(nprobe), lists)
+    built.add(bank)
+    return built
+
+
+def _bank_of(index: faiss.Index) -> np.ndarray:
+    """The stored vectors, in insertion order (the faiss index is their only copy on disk)."""
+    if isinstance(index, faiss.IndexIVF):
+        index.make_direct_map()
+    return index.reconstruct_n(0, index.ntotal)
+
+
+@register
+class PatchCore(Detector):
+    """Coreset memory bank of locally aware patch features; localises (seed 002)."""
+
+    name = "patchcore"
+    display_name = "PatchCore"
+    localizes = True
+
+    def __init__(self, layers: tuple[int, ...] = MID_LEVEL_LAYERS, feature_dim: Optional[int] = None,
+                 coreset_ratio: float = 0.1, sampler: str = "greedy",
+                 projection_dim: int = DEFAULT_PROJECTION_DIM, score_neighbors: int = 1,
+                 reweight_neighbors: int = 9, index: str = "flat", nlist: Optional[int] = None,
+                 nprobe: int = 8, sigma: float = 4.0, seed: int = 0, device: str = "auto") -> None:
+        super().__init__(layers)
+        self.feature_dim = feature_dim
+        self.coreset_ratio = coreset_ratio
+        self.sampler = sampler
+        self.projection_dim = projection_dim
+        self.score_neighbors = score_neighbors
+        self.reweight_neighbors = reweight_neighbors
+        self.index = index
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self.sigma = sigma
+        self.seed = seed
+        self.device = device
+
+    def _validate_params(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise InspectorError(f"PatchCore sampler must be one of {SAMPLERS}, got '{self.sampler}'.")
+        if self.index not in INDEXES:
+            raise InspectorError(f"PatchCore index must be one of {INDEXES}, got '{self.index}'.")
+        if not 0.0 < float(self.coreset_ratio) <= 1.0:
+            raise InspectorError(f"PatchCore coreset_ratio must be in (0, 1], got {self.coreset_ratio}.")
+        if int(self.score_neighbors) < 1 or int(self.reweight_neighbors) < 1:
+            raise InspectorError("PatchCore score_neighbors and reweight_neighbors must be at least 1.")
+        if len(self.layers) < 1:
+            raise InspectorError("PatchCore needs at least one backbone stage.")
+
+    # -- fit ------------------------------------------------------------------------------------
+    def fit(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> "PatchCore":
+        self._validate_params()
+        self._check_features(features)
+        reporter = as_reporter(reporter)
+        reporter.report("fit", 0, 1, "PatchCore: building patch features")
+        patches, grid = patch_features(features, self.layers, self.feature_dim)
+        n_keep = coreset_size(len(patches), float(self.coreset_ratio))
+        if n_keep == len(patches):
+            selected = np.arange(len(patches), dtype=np.int64)
+        elif self.sampler == "greedy":
+            device = pick_device(self.device)
+            selected = greedy_coreset(patches, n_keep, int(self.projection_dim), int(self.seed), device,
+                                      reporter=reporter, stage="fit")
+        else:
+            selected = random_coreset(len(patches), n_keep, int(self.seed))
+        bank = np.ascontiguousarray(patches[selected])
+        del patches
+        reporter.report("fit", n_keep, n_keep, f"PatchCore: indexing {n_keep} patch features")
+        self.index_ = _build_index(bank, self.index, self.nlist, int(self.nprobe), int(self.seed))
+        self.memory_bank_ = bank
+        self.coreset_indices_ = selected.astype(np.int64)
+        self.grid_ = grid
+        self.n_train_patches_ = int(grid.patches_per_image * len(features))
+        self.input_size_ = tuple(int(v) for v in features.input_size)
+        self.fitted_ = True
+        return self
+
+    # -- score ----------------------------------------------------------------------------------
+    def patch_scores(self, features: FeatureMaps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-patch scores (n, h, w), the nearest bank index per patch (n, h*w) and the features."""
+        self._check_fitted()
+        self._check_features(features)
+        grid = patch_grid(features, self.layers, self.feature_dim)
+        if grid.dim != self.grid_.dim:
+            raise InspectorError(
+                f"PatchCore was fitted on {self.grid_.dim}-dimensional patch features, these have {grid.dim}: "
+                "use the backbone and input size the model was fitted with.")
+        patches, grid = patch_features(features, self.layers, self.feature_dim)
+        k = min(int(self.score_neighbors), self.index_.ntotal)
+        distances, neighbours = self.index_.search(patches, k)
+        # faiss returns squared L2; an unfilled IVF result (-1) cannot happen with nprobe >= 1 and k small
+        distances = np.sqrt(np.maximum(distances, 0.0, dtype=np.float32))
+        scores = distances.mean(axis=1).reshape(len(features), grid.height, grid.width)
+        nearest = neighbours[:, 0].reshape(len(features), grid.patches_per_image)
+        return scores, nearest, patches.reshape(len(features), grid.patches_per_image, grid.dim)
+
+    def score(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> ScoreResult:
+        self._check_fitted()
+        self._check_features(features)
+        reporter = as_reporter(reporter)
+        n = len(features)
+        image_scores = np.empty(n, dtype=np.float64)
+        maps = np.empty((n, int(features.input_size[0]), int(features.input_size[1])), dtype=np.float32)
+        b = min(int(self.reweight_neighbors), self.index_.ntotal)
+        for start in range(0, n, _SCORE_CHUNK):
+            reporter.report("score", start, n, "PatchCore: nearest-neighbour search")
+            chunk = features.subset(slice(start, start + _SCORE_CHUNK))
+            scores, nearest, patches = self.patch_scores(chunk)
+            flat_scores = scores.reshape(len(chunk), -1)
+            worst = np.argmax(flat_scores, axis=1)
+            rows = np.arange(len(chunk))
+            test_star = patches[rows, worst]
+            bank_star = self.memory_bank_[nearest[rows, worst]]
+            if b > 1:
+                _, support = self.index_.search(np.ascontiguousarray(bank_star), b)
+                for i in range(len(chunk)):
+                    ids = support[i][support[i] >= 0]
+                    _, image_scores[start + i] = reweighted_image_score(test_star[i], bank_star[i], self.memory_bank_[ids])
+            else:
+                image_scores[start:start + len(chunk)] = flat_scores[rows, worst]
+            maps[start:start + len(chunk)] = smooth_maps(scores, features.input_size, float(self.sigma))
+        reporter.report("score", n, n, "PatchCore: done")
+        return ScoreResult(image_scores, maps)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        state = {
+            "grid": [self.grid_.height, self.grid_.width, self.grid_.dim],
+            "bank_size": int(self.index_.ntotal),
+            "n_train_patches": self.n_train_patches_,
+            "input_size": list(self.input_size_),
+            "index_file": INDEX_FILE,
+        }
+        return state, {"coreset_indices": self.coreset_indices_}
+
+    def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        height, width, dim = (int(v) for v in state["grid"])
+        self.grid_ = PatchGrid(height, width, dim)
+        self.n_train_patches_ = int(state["n_train_patches"])
+        self.input_size_ = tuple(int(v) for v in state["input_size"])
+        self.coreset_indices_ = np.asarray(arrays["coreset_indices"], dtype=np.int64)
+        self._bank_size = int(state["bank_size"])
+
+    def _save_extra(self, folder: Path) -> None:
+        # faiss's own serialisation (the bytes faiss.write_index writes), written through Python
+        # so the write is atomic (temp file + os.replace) and non-ASCII paths work on Windows.
+        data = faiss.serialize_index(self.index_)
+        write_bytes_atomic(folder / INDEX_FILE, data.tobytes())
+
+    def _load_extra(self, folder: Path) -> None:
+        path = folder / INDEX_FILE
+        try:
+            raw = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+        except FileNotFoundError as exc:
+            raise InspectorError(f"Missing file: {path}") from exc
+        try:
+            index = faiss.deserialize_index(raw)
+        except RuntimeError as exc:
+            raise InspectorError(f"Damaged faiss index {path}: {exc}") from exc
+        if index.ntotal != self._bank_size or index.d != self.grid_.dim:
+            raise InspectorError(
+                f"{path} holds {index.ntotal} vectors of dimension {index.d}; the model expects "
+                f"{self._bank_size} of dimension {self.grid_.dim}.")
+        if isinstance(index, faiss.IndexIVF):
+            index.nprobe = min(int(self.nprobe), index.nlist)
+        self.index_ = index
+        self.memory_bank_ = _bank_of(index)

@@ -1,0 +1,478 @@
+"""The main window: project and classes on the left, the workflow pages in the middle,
+messages at the bottom, and a status bar with the project, the class, the device and the job.
+
+Geometry, dock layout and splitter positions are restored from QSettings on the next start.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
+                               QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
+                               QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
+
+from inspector.gui.camera import CameraController
+from inspector.gui.context import AppContext, TaskTracker
+from inspector.gui.pages.acquire import AcquirePage
+from inspector.gui.pages.fit import FitPage
+from inspector.gui.pages.inspect import InspectPage
+from inspector.gui.pages.log import LogPage
+from inspector.gui.pages.policy import PolicyPage
+from inspector.gui.pages.review import ReviewPage
+from inspector.gui.pages.welcome import WelcomePage
+from inspector.gui.session import Session
+from inspector.gui.widgets.gallery import ThumbnailCache
+from inspector.gui.widgets.messages import MessageHub, MessagePanel
+from inspector.gui.workers import running_tasks
+from inspector.types import Progress
+
+SETTINGS_VERSION = 1
+
+
+class ClassPanel(QWidget):
+    """Part classes of the project, with a one-line summary of the selected one."""
+
+    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.session = ctx.session
+        self.project_label = QLabel("No project")
+        self.project_label.setWordWrap(True)
+        self.project_label.setStyleSheet("font-weight: bold;")
+        self.list = QListWidget()
+        self.list.setToolTip("Part classes (part references). Each has its own images, policy and models.")
+        self.add_button = QPushButton("Add")
+        self.add_button.setToolTip("Add a part class (Ctrl+Shift+N)")
+        self.rename_button = QPushButton("Rename")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the class with its images and models")
+        self.details = QLabel("")
+        self.details.setWordWrap(True)
+        self.details.setStyleSheet("color: #57606a;")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.rename_button)
+        buttons.addWidget(self.remove_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.project_label)
+        layout.addWidget(QLabel("Part classes:"))
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.details)
+        self.add_button.clicked.connect(self.add_class)
+        self.rename_button.clicked.connect(self.rename_class)
+        self.remove_button.clicked.connect(self.remove_class)
+        self.list.currentItemChanged.connect(self._on_current)
+        for signal in (self.session.project_changed, self.session.classes_changed):
+            signal.connect(self.refresh)
+        for signal in (self.session.class_changed, self.session.images_changed, self.session.model_changed,
+                       self.session.review_changed):
+            signal.connect(self.update_details)
+        self.refresh()
+
+    def refresh(self) -> None:
+        project = self.session.project
+        self.project_label.setText(f"Project: {project.name}" if project else "No project open")
+        self.project_label.setToolTip(str(project.root) if project else "")
+        self.list.blockSignals(True)
+        self.list.clear()
+        for name in self.session.class_names():
+            item = QListWidgetItem(name)
+            self.list.addItem(item)
+            if name == self.session.class_name:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        for widget in (self.add_button, self.list):
+            widget.setEnabled(project is not None)
+        self.update_details()
+
+    def update_details(self) -> None:
+        part = self.session.part
+        self.rename_button.setEnabled(part is not None)
+        self.remove_button.setEnabled(part is not None)
+        if self.list.currentItem() is None or (part and self.list.currentItem().text() != part.name):
+            matches = self.list.findItems(part.name, Qt.MatchFlag.MatchExactly) if part else []
+            if matches:
+                self.list.blockSignals(True)
+                self.list.setCurrentItem(matches[0])
+                self.list.blockSignals(False)
+        if part is None:
+            self.details.setText("Add a part class to start." if self.session.project else "")
+            return
+        train = len(self.session.records("train"))
+        test = len(self.session.records("test"))
+        if self.session.model is not None:
+            model = f"model {self.session.model.model_id} ({self.session.model.settings.detector})"
+        elif self.session.model_loading:
+            model = "loading model..."
+        else:
+            model = "no model yet"
+        self.details.setText(f"{train} training, {test} test images\n{model}")
+
+    def _on_current(self, current: Optional[QListWidgetItem], _previous) -> None:
+        if current is not None:
+            self.session.select_class(current.text())
+
+    def add_class(self) -> None:
+        if self.session.project is None:
+            return
+        name, ok = QInputDialog.getText(self, "Add part class", "Name of the part class (e.g. the part reference):")
+        if ok and name.strip():
+            try:
+                self.session.add_class(name.strip())
+            except Exception as exc:  # noqa: BLE001
+                self.ctx.report_error("Could not add the class", exc, self)
+
+    def rename_class(self) -> None:
+        part = self.session.part
+        if part is None:
+            return
+        name, ok = QInputDialog.getText(self, "Rename part class", "New name:", text=part.name)
+        if ok and name.strip() and name.strip() != part.name:
+            try:
+                self.session.rename_class(part.name, name.strip())
+            except Exception as exc:  # noqa: BLE001
+                self.ctx.report_error("Could not rename the class", exc, self)
+
+    def remove_class(self) -> None:
+        part = self.session.part
+        if part is None:
+            return
+        answer = QMessageBox.question(self, "Remove part class",
+                                      f"Remove '{part.name}' with its {len(part.images)} image(s), its policy and its "
+                                      "models? This cannot be undone.")
+        if answer == QMessageBox.StandardButton.Yes:
+            try:
+                self.session.remove_class(part.name)
+            except Exception as exc:  # noqa: BLE001
+                self.ctx.report_error("Could not remove the class", exc, self)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, camera_factory=None) -> None:
+        super().__init__()
+        self.setWindowTitle("Inspector")
+        self.setObjectName("mainWindow")
+        self.messages = MessageHub(self)
+        self.session = Session(self.messages, self)
+        camera = CameraController(camera_factory, self) if camera_factory else CameraController(parent=self)
+        self.ctx = AppContext(self.session, self.messages, camera, ThumbnailCache(self), TaskTracker(self), self)
+        self._build_status_bar()  # before the pages: they report to it from their first jobs
+
+        self.welcome = WelcomePage()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.acquire_page = AcquirePage(self.ctx)
+        self.policy_page = PolicyPage(self.ctx)
+        self.fit_page = FitPage(self.ctx)
+        self.review_page = ReviewPage(self.ctx)
+        self.inspect_page = InspectPage(self.ctx)
+        self.log_page = LogPage(self.ctx)
+        self.pages = [self.acquire_page, self.policy_page, self.fit_page, self.review_page, self.inspect_page,
+                      self.log_page]
+        for page in self.pages:
+            self.tabs.addTab(page, page.title)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+
+        self.class_panel = ClassPanel(self.ctx)
+        self.class_dock = QDockWidget("Project", self)
+        self.class_dock.setObjectName("classDock")
+        self.class_dock.setWidget(self.class_panel)
+        self.class_dock.setMinimumWidth(190)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.class_dock)
+        self.message_panel = MessagePanel(self.messages)
+        self.message_dock = QDockWidget("Messages", self)
+        self.message_dock.setObjectName("messageDock")
+        self.message_dock.setWidget(self.message_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.message_dock)
+        self.resizeDocks([self.message_dock], [80], Qt.Orientation.Vertical)
+
+        self._build_menus()
+        self.welcome.newRequested.connect(self.new_project_dialog)
+        self.welcome.openRequested.connect(self.open_project_dialog)
+        self.welcome.demoRequested.connect(lambda: self.open_demo_project())
+        self.welcome.recentChosen.connect(self.open_project)
+        self.session.project_changed.connect(self._on_project_changed)
+        self.session.class_changed.connect(self._update_status)
+        self.session.model_changed.connect(self._update_status)
+        self.messages.posted.connect(self._on_message)
+        self.ctx.tasks.changed.connect(self._on_tasks_changed)
+        self.ctx.tasks.progress.connect(self._on_task_progress)
+        self.review_page.refitRequested.connect(self.refit_after_review)
+        self.ctx.camera.failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
+        self.resize(1280, 820)
+        self._restore_layout()
+        self._on_project_changed()
+
+    # -- chrome -----------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_project = QLabel("")
+        self.status_class = QLabel("")
+        self.status_device = QLabel("Device: ...")
+        self.status_device.setObjectName("statusDevice")
+        self.status_device.setToolTip("Where the backbone runs (set on the Fit page)")
+        self.status_task = QLabel("")
+        self.status_progress = QProgressBar()
+        self.status_progress.setMaximumWidth(160)
+        self.status_progress.setMaximumHeight(14)
+        self.status_progress.setTextVisible(False)
+        self.status_progress.hide()
+        for widget in (self.status_task, self.status_progress, self.status_project, self.status_class, self.status_device):
+            bar.addPermanentWidget(widget)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.action_new = self._action(file_menu, "&New project...", self.new_project_dialog, QKeySequence.StandardKey.New)
+        self.action_open = self._action(file_menu, "&Open project...", self.open_project_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._action(file_menu, "Open the &demo project", lambda: self.open_demo_project())
+        self.action_close = self._action(file_menu, "&Close project", self.close_project)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        class_menu = self.menuBar().addMenu("&Class")
+        self._action(class_menu, "&Add part class...", self.class_panel.add_class, QKeySequence("Ctrl+Shift+N"))
+        self._action(class_menu, "&Rename...", self.class_panel.rename_class)
+        self._action(class_menu, "Re&move...", self.class_panel.remove_class)
+        view_menu = self.menuBar().addMenu("&View")
+        for index, page in enumerate(self.pages):
+            self._action(view_menu, page.title.split("  ", 1)[-1], lambda i=index: self.show_page(i),
+                         QKeySequence(f"Ctrl+{index + 1}"))
+        view_menu.addSeparator()
+        view_menu.addAction(self.class_dock.toggleViewAction())
+        view_menu.addAction(self.message_dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence("F1"))
+        self._action(help_menu, "&About Inspector", self.show_about)
+
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def show_page(self, index: int) -> None:
+        if self.session.project is not None:
+            self.tabs.setCurrentIndex(index)
+
+    def set_device_text(self, text: str) -> None:
+        self.status_device.setText(f"Device: {text}")
+
+    # -- projects ---------------------------------------------------------------------------------
+    def new_project_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new project")
+        if not folder:
+            return
+        default = Path(folder).name or "Inspection"
+        name, ok = QInputDialog.getText(self, "New project", "Project name:", text=default)
+        if ok and name.strip():
+            self.create_project(Path(folder), name.strip())
+
+    def create_project(self, folder: Path, name: str) -> bool:
+        try:
+            self.session.create_project(folder, name)
+        except Exception as exc:  # noqa: BLE001
+            self.ctx.report_error("Could not create the project", exc, self)
+            return False
+        self.messages.info("Next: add a part class (left panel), then its images on the Acquire page.")
+        return True
+
+    def open_project_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a project folder")
+        if folder:
+            self.open_project(Path(folder))
+
+    def open_project(self, folder: Path) -> bool:
+        if not self._confirm_abandon_jobs():
+            return False
+        try:
+            project = self.session.open_project(Path(folder))
+        except Exception as exc:  # noqa: BLE001
+            self.ctx.report_error("Could not open the project", exc, self)
+            return False
+        if project.problems:
+            self.statusBar().showMessage(f"The project opened with {len(project.problems)} problem(s): see Messages.", 10000)
+        return True
+
+    def reopen_last_project(self) -> None:
+        recent = self.session.recent_projects()
+        self.welcome.set_recent(recent)
+        if recent and QSettings().value("reopen_last", True, type=bool):
+            self.open_project(recent[0])
+
+    def close_project(self) -> None:
+        if self._confirm_abandon_jobs():
+            self.session.close_project()
+
+    def open_demo_project(self, parent_folder: Optional[Path] = None) -> bool:
+        """Create a project from the bundled demo images (train -> training, test -> labelled test)."""
+        from inspector.resources import DEMO_PART, demo_dir
+
+        try:
+            source = demo_dir()
+        except Exception as exc:  # noqa: BLE001
+            self.ctx.report_error("The demo images are missing", exc, self)
+            return False
+        base = Path(parent_folder) if parent_folder else Path.home() / "Inspector"
+        index = 1
+        while (base / f"demo-{index}").exists():
+            index += 1
+        if not self.create_project(base / f"demo-{index}", "Demo"):
+            return False
+        self.session.add_class(DEMO_PART)
+        self.messages.info(f"Demo project created in {base / f'demo-{index}'}; importing the demo images...")
+        self.tabs.setCurrentWidget(self.acquire_page)
+        self.acquire_page.import_dataset(source)
+        return True
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.session.recent_projects()
+        for path in recent:
+            self._action(self.recent_menu, str(path), lambda p=path: self.open_project(p))
+        if not recent:
+            action = self.recent_menu.addAction("No recent projects")
+            action.setEnabled(False)
+
+    def _on_project_changed(self) -> None:
+        has = self.session.project is not None
+        self.stack.setCurrentWidget(self.tabs if has else self.welcome)
+        if not has:
+            self.welcome.set_recent(self.session.recent_projects())
+        self.action_close.setEnabled(has)
+        project = self.session.project
+        self.setWindowTitle(f"Inspector - {project.name}" if project else "Inspector")
+        self._update_status()
+
+    def refit_after_review(self) -> None:
+        if self.fit_page.running:
+            return
+        self.tabs.setCurrentWidget(self.fit_page)
+        self.fit_page.start_fit(refine_ratio=0.0)
+
+    # -- status -----------------------------------------------------------------------------------
+    def _update_status(self) -> None:
+        project = self.session.project
+        self.status_project.setText(f"Project: {project.name}" if project else "No project")
+        self.status_project.setToolTip(str(project.root) if project else "")
+        part = self.session.part
+        if part is None:
+            self.status_class.setText("")
+        else:
+            model = self.session.model
+            state = "loading model" if self.session.model_loading else ("model ready" if model else "no model")
+            self.status_class.setText(f"Class: {part.name} ({state})")
+
+    def _on_message(self, level: str, text: str, _details: str) -> None:
+        self.statusBar().showMessage(text, 6000 if level == "info" else 12000)
+
+    def _on_tasks_changed(self) -> None:
+        labels = self.ctx.tasks.labels()
+        visible = [l for l in labels if l not in ("Detect device", "Find cameras")]
+        self.status_task.setText(", ".join(visible) + "..." if visible else "")
+        self.status_progress.setVisible(bool(visible))
+        if visible:
+            self.status_progress.setRange(0, 0)
+
+    def _on_task_progress(self, label: str, progress: Progress) -> None:
+        if progress.total > 0:
+            self.status_progress.setRange(0, progress.total)
+            self.status_progress.setValue(progress.done)
+        self.status_task.setText(f"{label}: {progress.stage} {progress.done}/{progress.total}")
+
+    # -- shortcuts help / about ------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        text = ("<table cellpadding=3>"
+                "<tr><td><b>Ctrl+1 ... Ctrl+6</b></td><td>Acquire, Augment, Fit, Review, Inspect, Log</td></tr>"
+                "<tr><td><b>Space</b></td><td>Acquire: capture a frame. Inspect: capture and inspect</td></tr>"
+                "<tr><td><b>T / E / Del</b></td><td>Acquire: mark selected as training / test, delete</td></tr>"
+                "<tr><td><b>Ctrl+S</b></td><td>Augment: save the policy to the class</td></tr>"
+                "<tr><td><b>Ctrl+Enter / Esc</b></td><td>Fit: start / cancel</td></tr>"
+                "<tr><td><b>K / R</b></td><td>Review: keep / remove the selected images</td></tr>"
+                "<tr><td><b>Ctrl+I / Ctrl+B</b></td><td>Inspect: open images / a folder</td></tr>"
+                "<tr><td><b>N / B</b></td><td>Inspect: next / previous result</td></tr>"
+                "<tr><td><b>Enter / P / F</b></td><td>Inspect: confirm the verdict / decide PASS / decide FAIL</td></tr>"
+                "<tr><td><b>H</b></td><td>Inspect: show or hide the heatmap</td></tr>"
+                "<tr><td><b>Ctrl+E</b></td><td>Inspect: export results to CSV</td></tr>"
+                "</table>")
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.show()
+
+    def show_about(self) -> None:
+        from inspector.version import __version__
+
+        device = self.session.device_name or "not detected yet"
+        QMessageBox.about(self, "About Inspector",
+                          f"<b>Inspector {__version__}</b><br>Visual inspection of small series from a few good parts: "
+                          "anomaly detection on frozen ImageNet features (EfficientNet-Lite).<br><br>"
+                          f"Device: {device}<br>Qt {QApplication.instance().applicationVersion() or ''}")
+
+    # -- layout persistence and shutdown -------------------------------------------------------
+    def _splitters(self) -> list[QSplitter]:
+        return [s for s in self.findChildren(QSplitter) if s.objectName()]
+
+    def _restore_layout(self) -> None:
+        settings = QSettings()
+        if settings.value("layout/version", 0, type=int) != SETTINGS_VERSION:
+            return
+        geometry = settings.value("layout/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = settings.value("layout/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state, SETTINGS_VERSION)
+        for splitter in self._splitters():
+            value = settings.value(f"layout/splitter/{splitter.objectName()}")
+            if isinstance(value, QByteArray):
+                splitter.restoreState(value)
+        self.tabs.setCurrentIndex(settings.value("layout/page", 0, type=int))
+
+    def save_layout(self) -> None:
+        settings = QSettings()
+        settings.setValue("layout/version", SETTINGS_VERSION)
+        settings.setValue("layout/geometry", self.saveGeometry())
+        settings.setValue("layout/state", self.saveState(SETTINGS_VERSION))
+        for splitter in self._splitters():
+            settings.setValue(f"layout/splitter/{splitter.objectName()}", splitter.saveState())
+        settings.setValue("layout/page", self.tabs.currentIndex())
+        settings.sync()
+
+    def _confirm_abandon_jobs(self) -> bool:
+        """Ask before stopping running jobs; cancel them (cleanly) and wait when the user agrees."""
+        jobs = [l for l in self.ctx.tasks.labels() if l not in ("Detect device", "Find cameras")]
+        if not jobs:
+            return True
+        answer = QMessageBox.question(self, "Jobs are running", "Running: " + ", ".join(jobs) +
+                                      ".\nCancel them? (They stop at their next safe point.)")
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.ctx.tasks.cancel_all()
+        self.ctx.tasks.wait_all(60_000)
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self._confirm_abandon_jobs():
+            event.ignore()
+            return
+        self.save_layout()
+        self.ctx.camera.stop()
+        self.ctx.tasks.cancel_all()
+        self.ctx.tasks.wait_all(30_000)
+        for task in running_tasks():  # previews and image loads are not tracked: stop them too
+            task.cancel()
+            task.wait(10_000)
+        self.ctx.thumbnails.wait(5_000)
+        if self.session.project is not None:
+            self.session.project.close()
+        event.accept()

@@ -1,0 +1,135 @@
+"""Drive the application through its whole workflow and save a screenshot of each main view.
+
+    xvfb-run -a python -m inspector.gui.screenshots docs/screenshots --data ../shared/data/mvtec_ad/bottle
+
+Without --data the bundled demo part is used. The project is created in a temporary folder;
+settings and the recent-projects list go to a temporary folder too, so a user's are untouched.
+Used to document the GUI and to look at it after changes (it is not a test).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+
+def _wait(app, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(5):
+        app.processEvents()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--data", type=Path, default=None, help="MVTec-style category (default: bundled demo)")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--detector", default="padim")
+    parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--height", type=int, default=900)
+    args = parser.parse_args(argv)
+
+    scratch = Path(tempfile.mkdtemp(prefix="inspector-shots-"))
+    os.environ["INSPECTOR_CONFIG_DIR"] = str(scratch / "config")
+    os.environ.setdefault("INSPECTOR_NO_CAMERA_PROBE", "1")
+    from inspector.gui.app import ensure_application
+
+    app = ensure_application(["inspector"])
+    from PySide6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(scratch / "qsettings"))
+    from inspector.gui.main_window import MainWindow
+    from inspector.resources import demo_dir
+
+    data = args.data or demo_dir()
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    window = MainWindow()
+    window.resize(args.width, args.height)
+    window.show()
+    _wait(app, lambda: not window.ctx.tasks.busy, 60, "start-up")
+
+    def shot(name: str) -> None:
+        for _ in range(10):
+            app.processEvents()
+            time.sleep(0.02)
+        path = out / f"{name}.png"
+        window.grab().save(str(path))
+        print("saved", path, flush=True)
+
+    shot("0-welcome")
+    window.create_project(scratch / "project", "Line 3 inspection")
+    window.session.add_class(data.name)
+    window.tabs.setCurrentWidget(window.acquire_page)
+    window.acquire_page.import_dataset(data)
+    _wait(app, lambda: not window.acquire_page.importing, 600, "the import")
+    window.acquire_page.filter.setCurrentIndex(window.acquire_page.filter.findData("all"))
+    _wait(app, lambda: window.ctx.thumbnails.wait(10) and True, 120, "thumbnails")
+    gallery = window.acquire_page.gallery
+    keys = gallery.visible_keys()
+    gallery.select_keys(keys[:1])
+    shot("1-acquire")
+
+    page = window.policy_page
+    window.tabs.setCurrentWidget(page)
+    preset = data.name if page.preset.findData(data.name) >= 0 else "object"
+    page.preset.setCurrentIndex(page.preset.findData(preset))
+    page._on_preset(0)
+    _wait(app, lambda: page.previews_shown > 0 and not page.runner.busy, 60, "the preview")
+    page.save()
+    shot("2-augment")
+
+    fit = window.fit_page
+    window.tabs.setCurrentWidget(fit)
+    fit.detector.setCurrentIndex(fit.detector.findData(args.detector))
+    fit.image_size.setValue(args.image_size)
+    fit.aug_factor.setValue(0)
+    fit.refine_ratio.setValue(5.0)
+    started = time.monotonic()
+    fit.start_fit()
+    _wait(app, lambda: fit.progress.chip_state("extract") in ("active", "done") and fit.progress.bar.value() > 0,
+          300, "the fit to show progress")
+    shot("3-fit-running")
+    _wait(app, lambda: fit.task is None, 3600, "the fit")
+    print(f"fit took {time.monotonic() - started:.0f} s", flush=True)
+    shot("3-fit-done")
+
+    review = window.review_page
+    window.tabs.setCurrentWidget(review)
+    _wait(app, lambda: window.ctx.thumbnails.wait(10) and True, 60, "thumbnails")
+    review.table.selectRow(0)
+    shot("4-review")
+
+    inspect = window.inspect_page
+    window.tabs.setCurrentWidget(inspect)
+    inspect.inspect_test_images()
+    _wait(app, lambda: inspect.task is None, 1800, "the batch inspection")
+    defects = [i for i, r in enumerate(inspect.results) if r.label == "defect"]
+    inspect.show_index(defects[len(defects) // 2] if defects else 0)
+    _wait(app, lambda: not inspect.display_loader.busy, 30, "the image")
+    shot("5-inspect-defect")
+    goods = [i for i, r in enumerate(inspect.results) if r.label == "good"]
+    if goods:
+        inspect.show_index(goods[0])
+        _wait(app, lambda: not inspect.display_loader.busy, 30, "the image")
+    threshold = inspect.threshold
+    inspect.set_thresholds(threshold.fail, threshold.fail * 0.85)
+    shot("5-inspect-good-review-band")
+
+    window.tabs.setCurrentWidget(window.log_page)
+    shot("6-log")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
