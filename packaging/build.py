@@ -199,9 +199,18 @@ def smoke_test(bundle: Path, gui: bool = True) -> dict:
     results["selftest_rc"] = selftest.returncode
     output = selftest.stdout + selftest.stderr
     print(output, flush=True)
-    results["ok"] = (selftest.returncode == 0 and "Self-test PASSED" in output and version.returncode == 0
-                     and expected in results["version_output"] and expected in output
-                     and (not gui or "the main window renders" in output))
+    problems = []
+    if version.returncode != 0 or expected not in results["version_output"]:
+        problems.append(f"'--version' printed {results['version_output']!r}, expected {expected} from pyproject.toml "
+                        "(inspector/__init__.py must take __version__ from inspector.version)")
+    if selftest.returncode != 0 or "Self-test PASSED" not in output:
+        problems.append(f"--self-test failed (exit code {selftest.returncode})")
+    elif f"Inspector {expected} self-test" not in output:
+        problems.append(f"the self-test does not report version {expected}")
+    if gui and "the main window renders" not in output:
+        problems.append("the GUI check did not run (INSPECTOR_SELFTEST_GUI=1 was ignored)")
+    results["problems"] = problems
+    results["ok"] = not problems
     log(f"smoke test {'PASSED' if results['ok'] else 'FAILED'}: {json.dumps(results)}")
     return results
 

@@ -117,6 +117,11 @@ class _ClassicDetector(Detector):
     def _model_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise NotImplementedError
 
+    def fitted_summary(self) -> dict[str, Any]:
+        """The values actually used (e.g. gamma for 'scale', clipped PCA width): JSON scalars."""
+        self._check_fitted()
+        return {k: v for k, v in self._model_state()[0].items() if isinstance(v, (int, float, str))}
+
     def _set_model_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
@@ -421,9 +426,13 @@ class LocalOutlierFactorDetector(_ClassicDetector):
     def _fit_model(self, x: np.ndarray) -> None:
         from sklearn.neighbors import LocalOutlierFactor
 
-        self.model_ = LocalOutlierFactor(n_neighbors=int(self.n_neighbors), novelty=True).fit(x)
+        if int(self.n_neighbors) < 1:
+            raise InspectorError(f"Local Outlier Factor needs n_neighbors >= 1, got {self.n_neighbors}.")
+        # at most n - 1 neighbours (what scikit-learn would fall back to, with a warning)
+        self.model_ = LocalOutlierFactor(n_neighbors=min(int(self.n_neighbors), len(x) - 1), novelty=True).fit(x)
         self.k_ = int(self.model_.n_neighbors_)
-        distances, neighbours = self.model_.kneighbors()  # training points, each without itself
+        # the training points, each without itself
+        distances, neighbours = self.model_.kneighbors(n_neighbors=self.k_)
         self.train_ = np.array(x, dtype=np.float64)
         self.k_distance_ = distances[:, -1].astype(np.float64)
         self.lrd_ = self._reachability_density(distances, neighbours)
@@ -471,8 +480,9 @@ class EllipticEnvelopeDetector(_ClassicDetector):
         from sklearn.covariance import EllipticEnvelope
         from sklearn.decomposition import PCA
 
-        # PCA cannot keep more components than samples - 1 or features.
-        components = max(1, min(int(self.n_components), x.shape[1], len(x) - 1))
+        # At most the features, and few enough that the MCD support ((n + k + 1) / 2 points)
+        # still estimates a full-rank covariance: k <= (n - 1) / 2.
+        components = max(1, min(int(self.n_components), x.shape[1], (len(x) - 1) // 2))
         self.pca_ = PCA(n_components=components, svd_solver="full", random_state=int(self.seed)).fit(x)
         z = self.pca_.transform(x)
         self.model_ = EllipticEnvelope(support_fraction=self.support_fraction, random_state=int(self.seed)).fit(z)

@@ -148,13 +148,18 @@ class _BlockedPoints:
         valid = slot < block_count[:, None]
         source = torch.where(valid, block_start[:, None] + slot, torch.zeros_like(slot))
         self.rows = torch.where(valid, order[source], torch.full_like(source, -1))  # (n_blocks, capacity)
-        self.points = torch.where(valid[..., None], points[order[source]], torch.zeros((), dtype=dtype, device=device))
+        self.points = points[self.rows.clamp(min=0)]  # one gather; padding rows zeroed in place
+        self.points.masked_fill_(~valid[..., None], 0.0)
         sq = (self.points * self.points).sum(2)
-        self.sq = torch.where(valid, sq, torch.full_like(sq, float("inf")))
         self.valid = valid
         self.centres = self.points.sum(1) / block_count[:, None].to(dtype)
-        offsets = (self.points - self.centres[:, None, :]).norm(dim=2)
-        self.radius = torch.where(valid, offsets, torch.zeros_like(offsets)).amax(1)
+        # |x - c|^2 = |x|^2 - 2 x.c + |c|^2, without a full-size temporary
+        centre_sq = (self.centres * self.centres).sum(1)
+        offsets = (sq - 2.0 * torch.einsum("bkd,bd->bk", self.points, self.centres) + centre_sq[:, None]).clamp_(min=0.0)
+        # inflated by the rounding error of the expansion, so the bound stays conservative
+        slack = 1e-5 * (torch.where(valid, sq, torch.zeros_like(sq)).amax(1) + centre_sq)
+        self.radius = (torch.where(valid, offsets, torch.zeros_like(offsets)).amax(1) + slack).sqrt_()
+        self.sq = sq.masked_fill_(~valid, float("inf"))
         self.min_dist = torch.where(valid, torch.full_like(sq, float("inf")), torch.zeros_like(sq))
         self.block_max = torch.full((n_blocks,), float("inf"), dtype=dtype, device=device)
         self.capacity = capacity

@@ -5,16 +5,12 @@ kept), the coarser levels are bilinearly upsampled to the finest one, and the le
 concatenated channel-wise. Optionally every level is first squeezed (or stretched) to an equal
 share of a fixed `feature_dim` by adaptive average pooling over channels, as the reference
 PatchCore code does, so that each hierarchy weighs the same in Euclidean distances.
-
-The module also holds the map post-processing both detectors share: patch scores realigned on
-their grid, bilinearly upsampled to the backbone input and smoothed with a Gaussian (sigma 4).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -47,6 +43,20 @@ def _level_dims(channels: Sequence[int], feature_dim: Optional[int]) -> list[int
         raise InspectorError(f"feature_dim={feature_dim} is smaller than the number of levels ({len(channels)}).")
     share, extra = divmod(int(feature_dim), len(channels))
     return [share + (1 if i < extra else 0) for i in range(len(channels))]
+
+
+def level_channels(features: FeatureMaps, layers: Sequence[int]) -> list[int]:
+    """Channel count of each level in `layers` (what a fitted model must see again)."""
+    return [int(level.shape[1]) for level in features.select(tuple(layers))]
+
+
+def check_level_channels(expected: Sequence[int], features: FeatureMaps, layers: Sequence[int], model: str) -> None:
+    """Refuse features whose levels differ from the fitted ones (another backbone, say)."""
+    found = level_channels(features, layers)
+    if list(found) != [int(c) for c in expected]:
+        raise InspectorError(
+            f"{model} was fitted on backbone stages {list(layers)} with {list(expected)} channels; these features "
+            f"have {found}: use the backbone the model was fitted with.")
 
 
 def patch_grid(features: FeatureMaps, layers: Sequence[int], feature_dim: Optional[int] = None) -> PatchGrid:
@@ -102,19 +112,3 @@ def patch_features(features: FeatureMaps, layers: Sequence[int], feature_dim: Op
         out[start * step:(start + n) * step] = block.reshape(n * step, grid.dim).numpy()
     return out, grid
 
-
-def gaussian_kernel_size(sigma: float) -> int:
-    """Odd kernel width covering +-4 sigma (what anomalib and scipy's default truncate use)."""
-    return 2 * int(4.0 * sigma + 0.5) + 1
-
-
-def smooth_maps(patch_scores: np.ndarray, input_size: tuple[int, int], sigma: float = 4.0) -> np.ndarray:
-    """(n, h, w) patch scores -> (n, H, W) float32 maps: bilinear upsampling then Gaussian smoothing."""
-    scores = torch.from_numpy(np.ascontiguousarray(patch_scores, dtype=np.float32))[:, None]
-    height, width = int(input_size[0]), int(input_size[1])
-    maps = F.interpolate(scores, size=(height, width), mode="bilinear", align_corners=False)[:, 0].numpy()
-    if sigma > 0:
-        size = gaussian_kernel_size(sigma)
-        maps = np.stack([cv2.GaussianBlur(m, (size, size), sigmaX=sigma, sigmaY=sigma,
-                                          borderType=cv2.BORDER_REFLECT) for m in maps])
-    return np.ascontiguousarray(maps, dtype=np.float32)

@@ -1,8 +1,9 @@
 """SimpleNet (seed 004): feature adaptor + discriminator trained against Gaussian-noise "defects".
 
 Locally aware patch features (shared with PatchCore) are standardised per channel with the
-training statistics, so that the noise width sigma = 0.015 of seed 004 means the same thing on
-EfficientNet-Lite features (channel std about 7) as on the WideResNet features of the paper.
+training statistics and scaled to a channel std of `feature_std` (0.05), so that the paper's
+noise width sigma = 0.015 is a fixed fraction (0.3) of the feature spread whatever the backbone;
+on raw EfficientNet-Lite features (std about 7) that noise is invisible and nothing is learnt.
 Then (section 3, 4.3):
 
 - feature adaptor G: one bias-free linear layer, as wide out as in;
@@ -23,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from inspector.detectors.anomaly_maps import DEFAULT_SIGMA, upsample_and_smooth
 from inspector.detectors.base import MID_LEVEL_LAYERS, Detector
-from inspector.detectors.patch_features import PatchGrid, iter_patch_features, patch_grid, smooth_maps
+from inspector.detectors.patch_features import (PatchGrid, check_level_channels, iter_patch_features, level_channels,
+                                                 patch_grid)
 from inspector.detectors.registry import register
 from inspector.features.extractor import describe_device, pick_device
 from inspector.features.maps import FeatureMaps
@@ -32,8 +35,13 @@ from inspector.store.atomic import write_bytes_atomic
 from inspector.types import InspectorError, Reporter, ScoreResult, as_reporter
 
 WEIGHTS_FILE = "simplenet.safetensors"
+#: Channel std the patch features are standardised to. The noise sigma of seed 004 (0.015) is
+#: meaningful only relative to the feature scale: on EfficientNet-Lite features (channel std
+#: about 7) it is lost in the natural spread and the discriminator never separates the two
+#: (loss stuck at 1.0); at a channel std of 0.05 (sigma / std = 0.3) it trains in a few epochs.
+DEFAULT_FEATURE_STD = 0.05
 #: Default training length: about a minute for 200 images at 224 px on a 2-core CPU (see README).
-DEFAULT_EPOCHS = 8
+DEFAULT_EPOCHS = 10
 _SCORE_CHUNK = 16
 
 
@@ -75,7 +83,7 @@ class SimpleNet(Detector):
                  epochs: int = DEFAULT_EPOCHS, batch_size: int = 4, noise_std: float = 0.015,
                  hidden_dim: Optional[int] = None, adaptor_lr: float = 1e-4, discriminator_lr: float = 2e-4,
                  weight_decay: float = 1e-5, th_pos: float = 0.5, th_neg: float = -0.5,
-                 standardize: bool = True, sigma: float = 4.0, seed: int = 0, device: str = "auto") -> None:
+                 feature_std: Optional[float] = DEFAULT_FEATURE_STD, sigma: float = DEFAULT_SIGMA, seed: int = 0, device: str = "auto") -> None:
         super().__init__(layers)
         self.feature_dim = feature_dim
         self.epochs = epochs
@@ -87,7 +95,7 @@ class SimpleNet(Detector):
         self.weight_decay = weight_decay
         self.th_pos = th_pos
         self.th_neg = th_neg
-        self.standardize = standardize
+        self.feature_std = feature_std
         self.sigma = sigma
         self.seed = seed
         self.device = device
@@ -99,6 +107,8 @@ class SimpleNet(Detector):
             raise InspectorError(f"SimpleNet batch_size must be at least 1, got {self.batch_size}.")
         if float(self.noise_std) <= 0:
             raise InspectorError(f"SimpleNet noise_std must be positive, got {self.noise_std}.")
+        if self.feature_std is not None and float(self.feature_std) <= 0:
+            raise InspectorError(f"SimpleNet feature_std must be positive (or None), got {self.feature_std}.")
 
     # -- helpers --------------------------------------------------------------------------------
     def _torch_device(self) -> torch.device:
@@ -132,8 +142,9 @@ class SimpleNet(Detector):
         reporter = as_reporter(reporter)
         device = self._torch_device()
         grid = patch_grid(features, self.layers, self.feature_dim)
-        if self.standardize:
-            self.mean_, self.std_ = self._channel_stats(features)
+        if self.feature_std is not None:
+            mean, std = self._channel_stats(features)
+            self.mean_, self.std_ = mean, (std / float(self.feature_std)).astype(np.float32)
         else:
             self.mean_ = np.zeros(grid.dim, dtype=np.float32)
             self.std_ = np.ones(grid.dim, dtype=np.float32)
@@ -163,8 +174,6 @@ class SimpleNet(Detector):
                 subset = features.subset(np.sort(order[start:start + batch]))
                 _, block = next(iter_patch_features(subset, self.layers, self.feature_dim, chunk=batch, device=device))
                 normal = ((block - mean) / std).reshape(-1, grid.dim)
-                if len(normal) < 2:  # BatchNorm needs two rows; cannot happen with >= 1 patch * 2
-                    continue
                 adapted = adaptor(normal)
                 noise = torch.randn(adapted.shape, generator=generator, device=device) * float(self.noise_std)
                 logits = discriminator(torch.cat([adapted, adapted + noise])).flatten()
@@ -184,6 +193,7 @@ class SimpleNet(Detector):
         self.adaptor_ = adaptor.cpu()
         self.discriminator_ = discriminator.cpu()
         self.grid_ = grid
+        self.level_channels_ = level_channels(features, self.layers)
         self.hidden_ = hidden
         self.fitted_ = True
         return self
@@ -194,11 +204,8 @@ class SimpleNet(Detector):
         """-D(G(o)) per patch, (n, h, w): higher = more anomalous."""
         self._check_fitted()
         self._check_features(features)
+        check_level_channels(self.level_channels_, features, self.layers, "SimpleNet")
         grid = patch_grid(features, self.layers, self.feature_dim)
-        if grid.dim != self.grid_.dim:
-            raise InspectorError(
-                f"SimpleNet was fitted on {self.grid_.dim}-dimensional patch features, these have {grid.dim}: "
-                "use the backbone and input size the model was fitted with.")
         device = self._torch_device()
         adaptor = self.adaptor_.to(device).eval()
         discriminator = self.discriminator_.to(device).eval()
@@ -220,7 +227,7 @@ class SimpleNet(Detector):
         for start in range(0, n, _SCORE_CHUNK):
             reporter.report("score", start, n, "SimpleNet: scoring")
             chunk = features.subset(slice(start, start + _SCORE_CHUNK))
-            maps[start:start + len(chunk)] = smooth_maps(self.patch_scores(chunk), features.input_size, float(self.sigma))
+            maps[start:start + len(chunk)] = upsample_and_smooth(self.patch_scores(chunk), features.input_size, float(self.sigma))
         reporter.report("score", n, n, "SimpleNet: done")
         return ScoreResult(maps.reshape(n, -1).max(axis=1), maps)
 
@@ -233,6 +240,7 @@ class SimpleNet(Detector):
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = {
             "grid": [self.grid_.height, self.grid_.width, self.grid_.dim],
+            "level_channels": list(self.level_channels_),
             "hidden": self.hidden_,
             "loss_history": [float(v) for v in self.loss_history_],
             "weights_file": WEIGHTS_FILE,
@@ -242,6 +250,9 @@ class SimpleNet(Detector):
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         height, width, dim = (int(v) for v in state["grid"])
         self.grid_ = PatchGrid(height, width, dim)
+        self.level_channels_ = [int(c) for c in state["level_channels"]]
+        if len(self.level_channels_) != len(self.layers):
+            raise ValueError("one channel count per backbone stage is expected")
         self.hidden_ = int(state["hidden"])
         self.loss_history_ = [float(v) for v in state.get("loss_history", [])]
         self.mean_ = np.asarray(arrays["mean"], dtype=np.float32)

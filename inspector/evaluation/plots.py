@@ -26,9 +26,9 @@ def _subplots(ncols: int = 1, figsize: tuple[float, float] = (7, 4.5)):
     return figure, axes
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def _save(figure: Figure, path: Path, top: float = 0.9) -> Path:
     # fixed margins: tight_layout costs more than drawing the figure
-    figure.subplots_adjust(left=0.1 if len(figure.axes) == 1 else 0.06, right=0.98, bottom=0.13, top=0.88,
+    figure.subplots_adjust(left=0.13 if len(figure.axes) == 1 else 0.06, right=0.98, bottom=0.13, top=top,
                            wspace=0.22)
     with atomic_open(path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=100)
@@ -48,7 +48,9 @@ def _curve(axis, xs, means, stds, label: str, style: str = "-", color=None) -> N
         return
     line, = axis.plot(xs[ok], means[ok], style, marker="o", markersize=3, label=label, color=color)
     if np.any(stds[ok] > 0):
-        axis.fill_between(xs[ok], (means - stds)[ok], (means + stds)[ok], alpha=0.15, color=line.get_color())
+        # every metric plotted here lies in [0, 1]; so does its band
+        low, high = np.clip(means - stds, 0.0, 1.0), np.clip(means + stds, 0.0, 1.0)
+        axis.fill_between(xs[ok], low[ok], high[ok], alpha=0.15, color=line.get_color())
 
 
 def plot_low_data(summary: list[dict[str, Any]], path: str | Path, title: str = "AUROC vs training images",
@@ -127,5 +129,5 @@ def plot_refinement(refinement: list[dict[str, Any]], folder: str | Path, title:
         axes[0][0].set_ylabel(name)
         axes[0][0].legend(fontsize=7)
         figure.suptitle(f"{title}: {name}", fontsize=10)
-        paths.append(_save(figure, folder / f"refinement_{metric}.png"))
+        paths.append(_save(figure, folder / f"refinement_{metric}.png", top=0.83))
     return paths

@@ -30,7 +30,10 @@ def configure_pyqtgraph() -> None:
 
 
 def ensure_application(argv: Optional[Sequence[str]] = None):
-    """The QApplication (created once), with names used by QSettings."""
+    """The QApplication (created once), with names used by QSettings.
+
+    `argv` are the arguments after the program name; Qt takes its own (-style, -platform ...).
+    """
     import cv2  # noqa: F401  (imported first so that its environment change can be undone)
 
     _neutralise_cv2_qt_plugins()
@@ -42,21 +45,66 @@ def ensure_application(argv: Optional[Sequence[str]] = None):
         QCoreApplication.setOrganizationName(ORGANIZATION)
         QCoreApplication.setApplicationName(APPLICATION)
         QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-        app = QApplication(list(argv) if argv else [sys.argv[0] if sys.argv else "inspector"])
+        program = sys.argv[0] if sys.argv and sys.argv[0] else "inspector"
+        app = QApplication([program, *(argv or [])])
         app.setStyle("Fusion")
     configure_pyqtgraph()
     return app
 
 
+#: Engine modules imported once at start-up, on the GUI thread, behind the splash screen.
+#: Importing torch, timm, imgaug or faiss holds Python's import lock and GIL for hundreds of
+#: milliseconds at a time; done lazily inside a worker, that would freeze the window mid-fit.
+ENGINE_MODULES = ("torch", "timm", "inspector.pipeline", "inspector.augment.engine", "inspector.refine.sroc",
+                  "inspector.visualize", "inspector.evaluation.metrics")
+
+
+def preload_engine(on_module=None) -> None:
+    """Import the engine's heavy modules now (see ENGINE_MODULES); missing optional ones are skipped."""
+    import importlib
+
+    for name in ENGINE_MODULES:
+        if on_module is not None:
+            on_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    from inspector.detectors.registry import available_detectors
+
+    available_detectors()
+
+
 def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     """Open the main window (optionally on a project folder given as first argument); returns the exit code."""
     argv = list(argv or [])
+    from PySide6.QtWidgets import QApplication
+
+    created = QApplication.instance() is None
     app = ensure_application(argv)
+    # Qt removed its own options (-style fusion, -platform ...) from the new app's arguments.
+    remaining = app.arguments()[1:] if created else argv
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QPixmap
+    from PySide6.QtWidgets import QSplashScreen
+
+    pixmap = QPixmap(460, 160)
+    pixmap.fill(QColor("#24292f"))
+    splash = QSplashScreen(pixmap)
+    splash.show()
+
+    def say(name: str) -> None:
+        splash.showMessage(f"Inspector\n\nLoading the inspection engine ({name})...",
+                           Qt.AlignmentFlag.AlignCenter, QColor("white"))
+        app.processEvents()
+
+    preload_engine(say)
     from inspector.gui.main_window import MainWindow
 
     window = MainWindow()
     window.show()
-    project_arg = next((a for a in argv if not a.startswith("-")), None)
+    splash.finish(window)
+    project_arg = next((a for a in remaining if not a.startswith("-")), None)
     if project_arg:
         window.open_project(Path(project_arg))
     else:

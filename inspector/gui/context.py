@@ -66,8 +66,9 @@ class AppContext:
             on_error: Optional[Callable[[ErrorInfo], None]] = None, on_progress: Optional[Callable[[Progress], None]] = None,
             on_finished: Optional[Callable[[], None]] = None, on_cancelled: Optional[Callable[[], None]] = None,
             parent: Optional[QObject] = None) -> Task:
+        # `parent` is accepted for readability at call sites; Tasks own themselves (see Task).
         """Start `fn(reporter)` on a worker; errors go to a dialog + the message panel unless handled."""
-        task = Task(fn, label, parent)
+        task = Task(fn, label)
         if on_result is not None:
             task.result.connect(on_result)
         task.error.connect(on_error or (lambda info, l=label: self.report_error(l, info)))

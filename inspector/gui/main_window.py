@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
-                               QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSplitter,
-                               QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
+                               QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QSplitter,
+                               QSizePolicy, QStackedWidget, QTabWidget, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from inspector.gui.camera import CameraController
 from inspector.gui.context import AppContext, TaskTracker
@@ -44,15 +45,22 @@ class ClassPanel(QWidget):
         self.project_label.setStyleSheet("font-weight: bold;")
         self.list = QListWidget()
         self.list.setToolTip("Part classes (part references). Each has its own images, policy and models.")
-        self.add_button = QPushButton("Add")
+        self.add_button = QToolButton()
+        self.add_button.setText("Add...")
         self.add_button.setToolTip("Add a part class (Ctrl+Shift+N)")
-        self.rename_button = QPushButton("Rename")
-        self.remove_button = QPushButton("Remove")
+        self.rename_button = QToolButton()
+        self.rename_button.setText("Rename...")
+        self.remove_button = QToolButton()
+        self.remove_button.setText("Remove...")
+        for button in (self.add_button, self.rename_button, self.remove_button):
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.remove_button.setToolTip("Remove the class with its images and models")
         self.details = QLabel("")
         self.details.setWordWrap(True)
         self.details.setStyleSheet("color: #57606a;")
         buttons = QHBoxLayout()
+        buttons.setSpacing(2)
         buttons.addWidget(self.add_button)
         buttons.addWidget(self.rename_button)
         buttons.addWidget(self.remove_button)
@@ -185,7 +193,7 @@ class MainWindow(QMainWindow):
         self.class_dock = QDockWidget("Project", self)
         self.class_dock.setObjectName("classDock")
         self.class_dock.setWidget(self.class_panel)
-        self.class_dock.setMinimumWidth(190)
+        self.class_dock.setMinimumWidth(170)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.class_dock)
         self.message_panel = MessagePanel(self.messages)
         self.message_dock = QDockWidget("Messages", self)
@@ -208,6 +216,7 @@ class MainWindow(QMainWindow):
         self.review_page.refitRequested.connect(self.refit_after_review)
         self.ctx.camera.failed.connect(lambda message: self.statusBar().showMessage(message, 8000))
         self.resize(1280, 820)
+        self._pending_splitters: dict[QSplitter, QByteArray] = {}
         self._restore_layout()
         self._on_project_changed()
 
@@ -432,11 +441,20 @@ class MainWindow(QMainWindow):
         state = settings.value("layout/state")
         if isinstance(state, QByteArray):
             self.restoreState(state, SETTINGS_VERSION)
+        # A splitter is restored when it is first shown, at its real size: restored while its page
+        # is hidden, it would be rescaled later and lose the sizes the user chose.
         for splitter in self._splitters():
             value = settings.value(f"layout/splitter/{splitter.objectName()}")
             if isinstance(value, QByteArray):
-                splitter.restoreState(value)
+                self._pending_splitters[splitter] = value
+                splitter.installEventFilter(self)
         self.tabs.setCurrentIndex(settings.value("layout/page", 0, type=int))
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Show and watched in self._pending_splitters:
+            watched.restoreState(self._pending_splitters.pop(watched))
+            watched.removeEventFilter(self)
+        return super().eventFilter(watched, event)
 
     def save_layout(self) -> None:
         settings = QSettings()
@@ -444,7 +462,8 @@ class MainWindow(QMainWindow):
         settings.setValue("layout/geometry", self.saveGeometry())
         settings.setValue("layout/state", self.saveState(SETTINGS_VERSION))
         for splitter in self._splitters():
-            settings.setValue(f"layout/splitter/{splitter.objectName()}", splitter.saveState())
+            state = self._pending_splitters.get(splitter) or splitter.saveState()  # never shown: keep the old
+            settings.setValue(f"layout/splitter/{splitter.objectName()}", state)
         settings.setValue("layout/page", self.tabs.currentIndex())
         settings.sync()
 
@@ -473,6 +492,7 @@ class MainWindow(QMainWindow):
             task.cancel()
             task.wait(10_000)
         self.ctx.thumbnails.wait(5_000)
+        QApplication.processEvents()  # deliver the jobs' last signals while their receivers exist
         if self.session.project is not None:
             self.session.project.close()
         event.accept()

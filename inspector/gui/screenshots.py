@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("INSPECTOR_NO_CAMERA_PROBE", "1")
     from inspector.gui.app import ensure_application
 
-    app = ensure_application(["inspector"])
+    app = ensure_application([])
     from PySide6.QtCore import QSettings
 
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(scratch / "qsettings"))

@@ -7,7 +7,7 @@ thread and loads models on a worker (a PaDiM model holds hundreds of MB of covar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from PySide6.QtCore import QObject, Signal
 
@@ -189,7 +189,7 @@ class Session(QObject):
 
             return InspectionModel.load(path)
 
-        task = Task(load, "load-model", self)
+        task = Task(load, "load-model")
         self._loading = task
         task.result.connect(lambda model, k=key, t=task: self._on_model_loaded(t, k, model))
         task.error.connect(lambda info, k=key, t=task: self._on_model_failed(t, k, info))
@@ -227,16 +227,33 @@ class Session(QObject):
             self._loading.wait(20)
             QCoreApplication.processEvents()
 
-    def adopt_model(self, model: Any, model_id: str) -> None:
-        """Make a just-fitted (already saved) model the active one without reloading it."""
+    def install_model(self, class_name: str, model: Any, model_id: str, fit_settings: Optional[dict] = None,
+                      aug_factor: Optional[int] = None, flagged_ids: Sequence[str] = ()) -> None:
+        """Make a just-fitted (already saved) model the active one of `class_name`.
+
+        The class is named, not taken from the selection: the user may have selected another
+        class while the fit ran. Images SROC flagged and nobody decided on yet become 'remove'
+        (that is what the model did); the class's threshold overrides are dropped, since a new
+        model has its own score scale.
+        """
         assert self.project is not None
-        part = self.require_part()
-        self.project.set_active_model(part.name, model_id)
-        self.project.set_thresholds(part.name, None, None)  # a new model has its own score scale
+        project = self.project
+        if fit_settings is not None:
+            project.set_fit_settings(class_name, fit_settings, aug_factor)
+        project.set_active_model(class_name, model_id)
+        project.set_thresholds(class_name, None, None)
+        if flagged_ids:
+            decisions = dict(project.classes[class_name].review_decisions)
+            for image_id in flagged_ids:
+                decisions.setdefault(image_id, "remove")
+            project.set_review_decisions(class_name, decisions)
+        if class_name != self.class_name:
+            return
         self._forget_model()
-        self._model, self._model_key = model, (part.name, model_id)
+        self._model, self._model_key = model, (class_name, model_id)
         self.model_changed.emit()
         self.thresholds_changed.emit()
+        self.review_changed.emit()
 
     def activate_model(self, model_id: Optional[str]) -> None:
         assert self.project is not None

@@ -103,8 +103,10 @@ class Task(QObject):
 
     _live: set["Task"] = set()  # keeps running tasks alive even if the caller drops them
 
-    def __init__(self, fn: Callable[[Reporter], Any], name: str = "task", parent: Optional[QObject] = None) -> None:
-        super().__init__(parent)
+    def __init__(self, fn: Callable[[Reporter], Any], name: str = "task") -> None:
+        # No Qt parent, on purpose: a parent deleted while the job runs (a closed window) would
+        # take the Task with it and its end would never be seen. `_live` owns it until it ends.
+        super().__init__()
         self.name = name
         self.token = CancelToken()
         self._fn = fn
@@ -155,19 +157,6 @@ class Task(QObject):
         self.finished.emit()
 
 
-def run_task(fn: Callable[[Reporter], Any], *, name: str = "task", on_result: Optional[Callable[[Any], None]] = None,
-             on_error: Optional[Callable[[ErrorInfo], None]] = None, on_progress: Optional[Callable[[Progress], None]] = None,
-             on_finished: Optional[Callable[[], None]] = None, on_cancelled: Optional[Callable[[], None]] = None,
-             parent: Optional[QObject] = None) -> Task:
-    """Create, connect and start a Task in one call."""
-    task = Task(fn, name, parent)
-    for signal, slot in ((task.result, on_result), (task.error, on_error), (task.progress, on_progress),
-                         (task.finished, on_finished), (task.cancelled, on_cancelled)):
-        if slot is not None:
-            signal.connect(slot)
-    return task.start()
-
-
 def running_tasks() -> list[Task]:
     return list(Task._live)
 
@@ -203,22 +192,9 @@ class LatestOnly(QObject):
         else:
             self._pending = fn  # replaces any older waiting request
 
-    def cancel_pending(self) -> None:
-        self._pending = None
-        if self._running is not None:
-            self._running.cancel()
-
-    def wait_idle(self, timeout_ms: int = 30_000) -> None:
-        deadline = time.monotonic() + timeout_ms / 1000
-        while self._running is not None and time.monotonic() < deadline:
-            self._running.wait(100)
-            from PySide6.QtCore import QCoreApplication
-
-            QCoreApplication.processEvents()
-
     def _start(self, fn: Callable[[Reporter], Any]) -> None:
         self.executed += 1
-        task = Task(fn, self.name, self)
+        task = Task(fn, self.name)
         task.result.connect(self.result)
         task.error.connect(self.error)
         task.finished.connect(self._on_finished)

@@ -4,4 +4,4 @@
 from PyInstaller.utils.hooks import collect_dynamic_libs
 
 module_collection_mode = "pyz+py"
-binaries = collect_dynamic_libs("torchvision")
+binaries = collect_dynamic_libs("torchvision", search_patterns=["*.so", "*.pyd", "*.dll", "*.dylib"])

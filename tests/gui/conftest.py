@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import json  # noqa: E402
+import tempfile  # noqa: E402
+
+if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+    # A 1920x1080 virtual screen (the offscreen default, 800x800, is smaller than the window).
+    _screen = os.path.join(tempfile.mkdtemp(prefix="inspector-qpa-"), "offscreen.json")
+    with open(_screen, "w", encoding="utf-8") as _handle:
+        json.dump({"screens": [{"name": "test", "x": 0, "y": 0, "width": 1920, "height": 1080,
+                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}, _handle)
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_screen}"
 os.environ.setdefault("QT_OPENGL", "software")
 
 from pathlib import Path  # noqa: E402
@@ -17,7 +26,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def qapp_args():
-    return ["inspector-tests"]
+    return []  # arguments after the program name
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +36,9 @@ def qapp(qapp_args, tmp_path_factory):
     from PySide6.QtCore import QSettings
 
     app = ensure_application(qapp_args)
+    from inspector.gui.app import preload_engine
+
+    preload_engine()  # as run_gui does behind its splash screen
     settings_dir = tmp_path_factory.mktemp("qsettings")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(settings_dir))
     yield app
@@ -71,8 +83,7 @@ def _isolated_user_files(tmp_path, monkeypatch):
 def window(qapp, qtbot):
     from inspector.gui.main_window import MainWindow
 
-    win = MainWindow()
-    qtbot.addWidget(win)
+    win = MainWindow()  # not qtbot.addWidget: pytest-qt would close it before this fixture's teardown
     win.resize(1280, 820)
     win.show()
     yield win

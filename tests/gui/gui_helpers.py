@@ -9,8 +9,13 @@ def shutdown(window, qtbot) -> None:
     window.ctx.tasks.cancel_all()
     for task in running_tasks():
         task.cancel()
-    qtbot.waitUntil(lambda: not running_tasks(), timeout=60_000)
+    try:
+        qtbot.waitUntil(lambda: not running_tasks(), timeout=60_000)
+    except Exception as exc:
+        raise AssertionError(f"jobs still running at shutdown: {[t.name for t in running_tasks()]}") from exc
     window.close()
+    window.deleteLater()
+    qtbot.wait(10)
 
 
 def fit_and_wait(window, qtbot, detector: str = "padim", image_size: int = 64, aug_factor: int = 0,

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -35,12 +34,14 @@ def test_run_gui_opens_the_project_given_and_returns_zero(qapp, tmp_path):
     def close_soon():
         from inspector.gui.main_window import MainWindow
 
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        for window in windows:
-            seen["title"] = window.windowTitle()
-            seen["classes"] = window.session.class_names()
-            window.close()
-        QApplication.quit()
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, MainWindow) and widget.isVisible():
+                seen["title"] = widget.windowTitle()
+                seen["classes"] = widget.session.class_names()
+        # Closing the last window ends exec() (an extra quit() would leave later event loops dead).
+        for widget in QApplication.topLevelWidgets():
+            if widget.isVisible():
+                widget.close()
 
     QTimer.singleShot(1500, close_soon)
     assert run_gui([str(tmp_path / "p")]) == 0
@@ -58,9 +59,11 @@ def test_layout_is_restored_on_next_start(window, qtbot, tmp_path):
     from inspector.gui.main_window import MainWindow
 
     second = MainWindow()
-    qtbot.addWidget(second)
     second.show()
+    qtbot.waitExposed(second)
     try:
+        assert second.open_project(tmp_path / "layout")  # as on a restart that reopens the last project
+        qtbot.wait(100)
         assert second.size().width() == 1111 and second.size().height() == 777
         assert second.fit_page.splitter.sizes() == sizes
         assert second.tabs.currentIndex() == 2
@@ -142,3 +145,12 @@ sys.exit(1 if failed else 0)
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_demo_project_is_one_click_from_the_welcome_page(window, qtbot, tmp_path):
+    assert window.open_demo_project(tmp_path)
+    qtbot.waitUntil(lambda: not window.acquire_page.importing, timeout=60_000)
+    assert window.session.project.root == tmp_path / "demo-1"
+    assert window.session.class_names() == ["flange"]
+    assert len(window.session.records("train")) > 5 and len(window.session.records("test")) > 5
+    assert window.tabs.currentWidget() is window.acquire_page

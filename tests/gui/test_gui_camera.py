@@ -44,8 +44,7 @@ class FakeCapture:
 def make_window(qtbot, factory):
     from inspector.gui.main_window import MainWindow
 
-    window = MainWindow(camera_factory=factory)
-    qtbot.addWidget(window)
+    window = MainWindow(camera_factory=factory)  # closed by `shutdown`
     window.show()
     return window
 

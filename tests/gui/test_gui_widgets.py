@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from inspector.augment.policy import PRESETS, AugmentationPolicy
+from inspector.augment.policy import PRESETS
 from inspector.gui.widgets.heatmap_view import HeatmapView
 from inspector.gui.widgets.policy_editor import PolicyEditor
 from inspector.gui.widgets.range_slider import KnobRange, RangeSlider
@@ -146,3 +146,20 @@ def test_latest_only_coalesces_requests(qtbot):
     assert runner.submitted == 20
     assert runner.executed <= 3  # the first, maybe one in between, and the newest
     assert results[-1] == 19
+
+
+def test_detector_parameter_form_keeps_small_and_negative_floats(qtbot):
+    from inspector.detectors.registry import available_detectors
+    from inspector.gui.pages.fit import ParamForm
+
+    form = ParamForm()
+    qtbot.addWidget(form)
+    for name, cls in available_detectors().items():
+        form.set_detector(cls)
+        values = form.values()
+        assert "layers" not in values and "device" not in values, name
+        cls(**values)  # every default the form shows is accepted by the detector
+    if "simplenet" in available_detectors():
+        form.set_detector(available_detectors()["simplenet"], {"adaptor_lr": 1e-5, "th_neg": -0.5})
+        values = form.values()
+        assert values["adaptor_lr"] == 1e-5 and values["th_neg"] == -0.5

@@ -5,7 +5,6 @@ Small synthetic 64 x 64 parts and the real EfficientNet-Lite0 backbone at 64 px 
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest

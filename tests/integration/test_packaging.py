@@ -121,6 +121,13 @@ def test_build_check_mode_resolves_every_spec_input() -> None:
     assert "inputs OK" in result.stdout
 
 
+def _newest_source_mtime() -> float:
+    """A prebuilt bundle only counts if it is newer than everything frozen into it."""
+    files = [REPO / "pyproject.toml", *(REPO / "inspector").rglob("*.py"), *(REPO / "packaging").rglob("*.py"),
+             *(REPO / "packaging").glob("*.spec"), *(REPO / "resources").rglob("*")]
+    return max(f.stat().st_mtime for f in files if f.is_file())
+
+
 @needs_pyinstaller
 @pytest.mark.slow
 @allow_an_hour
@@ -130,10 +137,11 @@ def test_frozen_bundle_fits_and_inspects_headless() -> None:
     executable = bundle / ("inspector-cli.exe" if sys.platform.startswith("win") else "inspector")
     if os.environ.get("INSPECTOR_BUILD_BUNDLE") == "1":
         command = [sys.executable, str(BUILD_SCRIPT), "--no-archive"]
-    elif executable.is_file():
+    elif executable.is_file() and executable.stat().st_mtime >= _newest_source_mtime():
         command = [sys.executable, str(BUILD_SCRIPT), "--smoke-only"]
     else:
-        pytest.skip(f"no bundle at {bundle}: set INSPECTOR_BUILD_BUNDLE=1 (or run packaging/build.py) to build one")
+        state = "is older than the sources" if executable.is_file() else "does not exist"
+        pytest.skip(f"the bundle {bundle} {state}: set INSPECTOR_BUILD_BUNDLE=1 (or run packaging/build.py) to build it")
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=3500)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

@@ -62,16 +62,18 @@ class CameraPanel(QGroupBox):
         self.ctx = ctx
         self.devices = QComboBox()
         self.devices.setToolTip("Camera to use (OpenCV device index)")
-        self.devices.setMinimumWidth(140)
+        self.devices.setMinimumWidth(110)
+        self.devices.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.devices.setMinimumContentsLength(10)
         self.refresh_button = QToolButton()
-        self.refresh_button.setText("Find cameras")
+        self.refresh_button.setText("Find")
         self.refresh_button.setToolTip("Look for connected cameras again")
-        self.start_button = QPushButton("Start camera")
+        self.start_button = QPushButton("Start")
         self.start_button.setCheckable(True)
         self.start_button.setToolTip("Start or stop the live preview")
-        self.preview = QLabel("Camera off.\nPick a camera and press Start camera,\nor add image files on the right.")
+        self.preview = QLabel("Camera off.\nPick a camera and press Start,\nor add image files on the right.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(320, 240)
+        self.preview.setMinimumSize(200, 150)
         self.preview.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.preview.setStyleSheet("QLabel { background: #202124; color: #c9d1d9; border-radius: 4px; }")
         self.status = QLabel("")
@@ -120,7 +122,7 @@ class CameraPanel(QGroupBox):
             # Offer the usual indexes anyway: probing can miss a camera that is busy right now.
             for index in range(3):
                 self.devices.addItem(f"Camera {index} (not detected)", index)
-            self.status.setText("No camera detected. Connect one and press Find cameras, or use Add files.")
+            self.status.setText("No camera detected. Connect one and press Find, or use Add files.")
         else:
             self.status.setText(f"{len(devices)} camera(s) found.")
 
@@ -154,7 +156,7 @@ class CameraPanel(QGroupBox):
     def _on_running_changed(self, running: bool) -> None:
         self.start_button.blockSignals(True)
         self.start_button.setChecked(running)
-        self.start_button.setText("Stop camera" if running else "Start camera")
+        self.start_button.setText("Stop" if running else "Start")
         self.start_button.blockSignals(False)
         self.capture_button.setEnabled(running)
         if not running:
@@ -231,8 +233,11 @@ class AcquirePage(QWidget):
         for widget in (self.add_files_button, self.add_folder_button, self.import_role, self.add_dataset_button):
             add_row.addWidget(widget)
         add_row.addStretch(1)
-        add_row.addWidget(QLabel("Show:"))
-        add_row.addWidget(self.filter)
+        show_row = QHBoxLayout()
+        show_row.addWidget(QLabel("Show:"))
+        show_row.addWidget(self.filter)
+        show_row.addStretch(1)
+        show_row.addWidget(self.counts)
         mark_row = QHBoxLayout()
         mark_row.addWidget(QLabel("Selected:"))
         for widget in (self.to_train_button, self.to_test_button, self.delete_button, self.restore_button):
@@ -242,7 +247,7 @@ class AcquirePage(QWidget):
         self.images_box = images_box
         images_layout = QVBoxLayout(images_box)
         images_layout.addLayout(add_row)
-        images_layout.addWidget(self.counts)
+        images_layout.addLayout(show_row)
         images_layout.addWidget(self.drop_hint)
         images_layout.addWidget(self.gallery, 1)
         images_layout.addLayout(mark_row)

@@ -11,24 +11,25 @@ import time
 from typing import Any, Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QDoubleValidator, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QPushButton, QScrollArea,
+                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QScrollArea,
                                QSpinBox, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from inspector.gui.context import AppContext
 from inspector.gui.widgets.stage_progress import StageProgress, format_duration
 from inspector.gui.workers import ErrorInfo, Task
+from inspector.types import InspectorError
 
 STAGES = ("load", "extract", "refine", "augment", "fit", "calibrate", "save")
-CHOICES = {"covariance": ("ledoit", "empirical")}
+CHOICES = {"covariance": ("ledoit", "empirical"), "sampler": ("greedy", "random"), "index": ("flat", "ivfflat")}
 PARAM_HELP = {
     "k": "Number of nearest neighbours averaged into the score",
     "covariance": "Covariance estimator: Ledoit-Wolf shrinkage is stable with few images",
     "n_features": "Channels kept at random per location (PaDiM); fewer = faster, smaller model",
     "sigma": "Smoothing of the anomaly map (pixels of the feature grid)",
 }
-HIDDEN_PARAMS = {"layers", "seed"}
+HIDDEN_PARAMS = {"layers", "seed", "device"}  # device follows "Run on"
 CALIBRATIONS = {
     "sigma": ("mean + k x sigma of good scores", 3.0, 0.0, 10.0, 0.1),
     "quantile": ("quantile of good scores", 0.99, 0.5, 1.0, 0.005),
@@ -80,12 +81,11 @@ class ParamForm(QWidget):
             spin.setValue(int(value))
             return spin
         if isinstance(default, float):
-            spin = QDoubleSpinBox()
-            spin.setDecimals(3)
-            spin.setRange(0.0, 1e6)
-            spin.setSingleStep(0.1)
-            spin.setValue(float(value))
-            return spin
+            # A line edit, not a spin box: learning rates of 1e-5 and negative margins must survive.
+            line = QLineEdit(repr(float(value)))
+            line.setValidator(QDoubleValidator())
+            line.setProperty("kind", "float")
+            return line
         if isinstance(default, str):
             return QLineEdit(str(value))
         return None
@@ -99,6 +99,11 @@ class ParamForm(QWidget):
                 out[name] = editor.isChecked()
             elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
                 out[name] = editor.value()
+            elif isinstance(editor, QLineEdit) and editor.property("kind") == "float":
+                try:
+                    out[name] = float(editor.text().replace(",", "."))
+                except ValueError:
+                    raise InspectorError(f"Detector parameter '{name}' must be a number, got '{editor.text()}'.") from None
             elif isinstance(editor, QLineEdit):
                 out[name] = editor.text()
         return out
@@ -207,7 +212,7 @@ class FitPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(settings_widget)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(380)
+        scroll.setMinimumWidth(300)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         run_box = QGroupBox("Run")
@@ -217,6 +222,16 @@ class FitPage(QWidget):
         run_layout.addWidget(self.progress)
         run_layout.addWidget(self.summary)
         run_layout.addStretch(1)
+        help_text = QLabel(
+            "<b>What a fit does.</b> <i>load</i> the training images; <i>extract</i> their features with the frozen "
+            "backbone; <i>refine</i> (SROC, when on): rank the training images and leave out the most suspicious "
+            "for you to review; <i>augment</i> (when a factor is set): add copies made with the class's policy; "
+            "<i>fit</i> the detector; <i>calibrate</i> the working point from good images alone; <i>save</i> the "
+            "model and make it active. The project changes only once the model is saved: Cancel is always safe.")
+        help_text.setWordWrap(True)
+        help_text.setTextFormat(Qt.TextFormat.RichText)
+        help_text.setStyleSheet("color: #57606a;")
+        run_layout.addWidget(help_text)
 
         self.models = QTreeWidget()
         self.models.setHeaderLabels(["", "Model", "Detector", "Images", "FAIL at", "Created"])
@@ -315,12 +330,19 @@ class FitPage(QWidget):
         policy = part.policy if (part is not None and factor > 0) else None
         return FitSettings(
             backbone=self.backbone.currentData(), image_size=int(self.image_size.value()),
-            detector=self.detector.currentData(), detector_params=self.params.values(),
+            detector=self.detector.currentData(), detector_params=self._detector_params(),
             policy=policy, aug_factor=factor if policy is not None else 0,
             refine_ratio=float(self.refine_ratio.value()) / 100.0,
             calibration=self.calibration.currentData(), calibration_parameter=float(self.calibration_parameter.value()),
             device=self.device.currentData(),
         )
+
+    def _detector_params(self) -> dict[str, Any]:
+        params = self.params.values()
+        cls = self.detector_classes[self.detector.currentData()]
+        if "device" in inspect.signature(cls.__init__).parameters:
+            params["device"] = self.device.currentData()
+        return params
 
     def apply_settings(self, data: dict) -> None:
         """Show stored FitSettings JSON (the class's last fit)."""
@@ -494,11 +516,12 @@ class FitPage(QWidget):
             result.model.save(folder)  # no progress point after this: a saved model is never dropped
             return model_id, result, time.monotonic() - started
 
-        self.progress.begin(f"Fitting {settings.detector} on {len(paths)} image(s)...")
+        self.progress.begin(f"Fitting {settings.detector} for '{class_name}' on {len(paths)} image(s)...")
         self.summary.setText("")
         self.fit_button.setEnabled(False)
         self._fit_settings = settings
         self._fit_records = records
+        self._fit_class = class_name
         self.task = self.ctx.run(work, f"Fit '{class_name}'", on_result=self._on_fit_result, on_error=self._on_fit_error,
                                  on_progress=self.progress.update_progress, on_cancelled=self._on_fit_cancelled,
                                  on_finished=self._on_fit_finished, parent=self)
@@ -512,14 +535,11 @@ class FitPage(QWidget):
 
     def _on_fit_result(self, result) -> None:
         model_id, fit, seconds = result
-        project, part = self.session.project, self.session.part
         model = fit.model
+        class_name = self._fit_class
         try:
-            if project is not None and part is not None:
-                project.set_fit_settings(part.name, self._fit_settings.to_json(), self._fit_settings.aug_factor)
-                self.session.adopt_model(model, model_id)
-                if fit.ranking is not None:
-                    self._apply_ranking(fit.ranking)
+            self.session.install_model(class_name, model, model_id, self._fit_settings.to_json(),
+                                       self._fit_settings.aug_factor, self._flagged_ids(fit.ranking))
         except Exception as exc:  # noqa: BLE001
             self.ctx.report_error("The model was fitted but could not be made active", exc, self)
         self.last_result = fit
@@ -535,20 +555,16 @@ class FitPage(QWidget):
             text += "<br>This detector gives a score per part, no heatmap."
         self.summary.setText(text)
         self.progress.end("Fit finished", True)
-        self.ctx.messages.info(f"Model {model_id} fitted and active for '{part.name if part else ''}'.")
+        self.ctx.messages.info(f"Model {model_id} fitted and active for '{class_name}'.")
         self.fitFinished.emit(True)
 
-    def _apply_ranking(self, ranking) -> None:
-        """Flagged images that have no decision yet become 'remove' (what the model did)."""
-        part = self.session.require_part()
-        by_name = {r.filename: r.id for r in self._fit_records}
-        decisions = dict(part.review_decisions)
+    def _flagged_ids(self, ranking) -> list[str]:
+        """Image ids of the training images SROC flagged (rankings index the fit's image list)."""
+        if ranking is None:
+            return []
         names = ranking.names or [r.filename for r in self._fit_records]
-        for index in ranking.flagged_indices():
-            image_id = by_name.get(names[int(index)])
-            if image_id is not None and image_id not in decisions:
-                decisions[image_id] = "remove"
-        self.session.set_review_decisions(decisions)
+        by_name = {r.filename: r.id for r in self._fit_records}
+        return [by_name[names[int(i)]] for i in ranking.flagged_indices() if names[int(i)] in by_name]
 
     def _on_fit_error(self, info: ErrorInfo) -> None:
         self.progress.end(f"Fit failed: {info.message}", False)

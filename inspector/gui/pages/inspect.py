@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import getpass
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QShortcut, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QGroupBox,
                                QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSplitter, QTableView,
                                QVBoxLayout, QWidget)
 
 from inspector.gui.context import AppContext
 from inspector.gui.widgets.heatmap_view import HeatmapView
+from inspector.gui.widgets.results_model import SORT_ROLE, InspectionResult, ResultsModel, label_from_path, small_map
 from inspector.gui.widgets.threshold_histogram import ThresholdHistogram
-from inspector.gui.workers import ErrorInfo, LatestOnly, Task
+from inspector.gui.workers import LatestOnly, Task
 
 VERDICT_STYLES = {
     "PASS": "background: #1a7f37; color: white;",
@@ -32,91 +31,13 @@ VERDICT_STYLES = {
     "FAIL": "background: #cf222e; color: white;",
     "": "background: #eaeef2; color: #57606a;",
 }
-MAP_SIDE = 384  # batch results keep maps at most this large (memory stays flat for big folders)
 BATCH = 8
-
-
-@dataclass
-class InspectionResult:
-    """One inspected part: its score (fixed), label if known, map (small), log row and decision."""
-
-    path: Optional[Path]
-    score: float
-    anomaly_map: Optional[np.ndarray]
-    label: Optional[str] = None  # 'good' | 'defect' when known (dataset folders, labelled records)
-    log_id: Optional[int] = None
-    decision: Optional[str] = None
-    image: Optional[np.ndarray] = None  # kept only for camera frames without a saved file
-
-    @property
-    def name(self) -> str:
-        return self.path.name if self.path is not None else "camera frame"
-
-
-def label_from_path(path: Path) -> Optional[str]:
-    """MVTec-style labels from the folder: .../good/x.png -> good, .../test/<defect>/x.png -> defect."""
-    parent = path.parent.name.lower()
-    if parent in ("good", "ok", "nominal"):
-        return "good"
-    if path.parent.parent.name.lower() == "test":
-        return "defect"
-    return None
-
-
-def small_map(anomaly_map: Optional[np.ndarray]) -> Optional[np.ndarray]:
-    if anomaly_map is None:
-        return None
-    height, width = anomaly_map.shape
-    scale = MAP_SIDE / max(height, width)
-    if scale >= 1.0:
-        return anomaly_map.astype(np.float32)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(anomaly_map.astype(np.float32), size, interpolation=cv2.INTER_AREA)
 
 
 class _Relay(QObject):
     """Carries each batch's results from the worker to the GUI as they come."""
 
-    results = Signal(object)
-
-
-class ResultsModel(QStandardItemModel):
-    COLUMNS = ("#", "Image", "Label", "Score", "Verdict", "Operator")
-
-    def __init__(self, parent: Optional[QObject] = None) -> None:
-        super().__init__(0, len(self.COLUMNS), parent)
-        self.setHorizontalHeaderLabels(list(self.COLUMNS))
-
-    def add(self, index: int, result: InspectionResult, verdict: str) -> None:
-        number = QStandardItem()
-        number.setData(index + 1, Qt.ItemDataRole.DisplayRole)
-        number.setData(index, Qt.ItemDataRole.UserRole)
-        score = QStandardItem()
-        score.setData(float(round(result.score, 6)), Qt.ItemDataRole.DisplayRole)
-        row = [number, QStandardItem(result.name), QStandardItem(result.label or ""), score,
-               QStandardItem(verdict), QStandardItem(result.decision or "")]
-        for item in row:
-            item.setEditable(False)
-        row[1].setToolTip(str(result.path) if result.path else "camera frame")
-        self.appendRow(row)
-        self._color(self.rowCount() - 1, verdict)
-
-    def _color(self, row: int, verdict: str) -> None:
-        color = {"PASS": "#1a7f37", "REVIEW": "#9a6700", "FAIL": "#cf222e"}.get(verdict, "#1f2328")
-        self.item(row, 4).setForeground(QColor(color))
-
-    def row_of(self, index: int) -> int:
-        for row in range(self.rowCount()):
-            if self.item(row, 0).data(Qt.ItemDataRole.UserRole) == index:
-                return row
-        return -1
-
-    def set_verdict(self, row: int, verdict: str) -> None:
-        self.item(row, 4).setText(verdict)
-        self._color(row, verdict)
-
-    def set_decision(self, row: int, decision: Optional[str]) -> None:
-        self.item(row, 5).setText(decision or "")
+    results = Signal(str, object)  # class name, list[InspectionResult]
 
 
 class InspectPage(QWidget):
@@ -162,8 +83,6 @@ class InspectPage(QWidget):
             toolbar.addWidget(widget)
         toolbar.addWidget(self.cancel_button)
         toolbar.addWidget(self.progress_label, 1)
-        for widget in (self.prev_button, self.next_button, self.export_button):
-            toolbar.addWidget(widget)
 
         # -- image + heatmap
         self.view = HeatmapView()
@@ -195,7 +114,7 @@ class InspectPage(QWidget):
         self.verdict = QLabel("-")
         self.verdict.setObjectName("verdictLabel")
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.verdict.setMinimumHeight(58)
+        self.verdict.setMinimumHeight(52)
         self.score_label = QLabel("Open or capture a part to inspect it.")
         self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.score_label.setWordWrap(True)
@@ -210,8 +129,10 @@ class InspectPage(QWidget):
         decision_row = QHBoxLayout()
         for button in (self.confirm_button, self.pass_button, self.fail_button):
             decision_row.addWidget(button)
-        verdict_box = QGroupBox("Verdict")
+        verdict_box = QWidget()
         verdict_layout = QVBoxLayout(verdict_box)
+        verdict_layout.setContentsMargins(0, 0, 0, 4)
+        verdict_layout.setSpacing(4)
         verdict_layout.addWidget(self.verdict)
         verdict_layout.addWidget(self.score_label)
         verdict_layout.addLayout(decision_row)
@@ -219,13 +140,13 @@ class InspectPage(QWidget):
 
         # -- working point
         self.histogram = ThresholdHistogram()
-        self.histogram.setMinimumHeight(150)
+        self.histogram.setMinimumHeight(110)
         self.fail_spin = QDoubleSpinBox()
         self.fail_spin.setDecimals(4)
         self.fail_spin.setRange(-1e9, 1e9)
         self.fail_spin.setKeyboardTracking(False)
         self.fail_spin.setToolTip("Parts scoring at or above this FAIL")
-        self.review_check = QCheckBox("REVIEW band from")
+        self.review_check = QCheckBox("REVIEW from")
         self.review_check.setToolTip("Parts between this and the FAIL threshold go to a person")
         self.review_spin = QDoubleSpinBox()
         self.review_spin.setDecimals(4)
@@ -239,12 +160,12 @@ class InspectPage(QWidget):
         self.threshold_note = QLabel("")
         self.threshold_note.setWordWrap(True)
         self.threshold_note.setStyleSheet("color: #57606a;")
-        thresholds = QFormLayout()
-        thresholds.addRow("FAIL at score:", self.fail_spin)
-        review_row = QHBoxLayout()
-        review_row.addWidget(self.review_check)
-        review_row.addWidget(self.review_spin, 1)
-        thresholds.addRow(review_row)
+        thresholds = QHBoxLayout()
+        thresholds.addWidget(QLabel("FAIL at"))
+        thresholds.addWidget(self.fail_spin, 1)
+        thresholds.addSpacing(8)
+        thresholds.addWidget(self.review_check)
+        thresholds.addWidget(self.review_spin, 1)
         threshold_buttons = QHBoxLayout()
         threshold_buttons.addWidget(self.reset_button)
         threshold_buttons.addWidget(self.save_threshold_button)
@@ -271,10 +192,11 @@ class InspectPage(QWidget):
         self.model = ResultsModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(Qt.ItemDataRole.DisplayRole)
+        self.proxy.setSortRole(SORT_ROLE)
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # inspection order until the user sorts
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
@@ -284,12 +206,16 @@ class InspectPage(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setToolTip("Click a row to view it; click a header to sort")
-        self.table.setMinimumHeight(90)
+        self.table.setMinimumHeight(60)
         self.summary = QLabel("")
         table_box = QGroupBox("Results")
         table_layout = QVBoxLayout(table_box)
         table_layout.addWidget(self.table)
-        table_layout.addWidget(self.summary)
+        table_bar = QHBoxLayout()
+        table_bar.addWidget(self.summary, 1)
+        for widget in (self.prev_button, self.next_button, self.export_button):
+            table_bar.addWidget(widget)
+        table_layout.addLayout(table_bar)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("inspectSplitter")
@@ -335,7 +261,7 @@ class InspectPage(QWidget):
             shortcut.activated.connect(slot)
         self.session.model_changed.connect(self._on_model_changed)
         self.session.thresholds_changed.connect(self._on_saved_thresholds_changed)
-        self.session.class_changed.connect(self.clear_results)
+        self.session.class_changed.connect(self._on_class_changed)
         self.session.project_changed.connect(self.clear_results)
         ctx.camera.running_changed.connect(lambda _r: self._update_actions())
         self._syncing = False
@@ -577,7 +503,7 @@ class InspectPage(QWidget):
                                         str(path), review_threshold=threshold.review)
                     batch.append(InspectionResult(path, float(prediction.score), small_map(prediction.anomaly_map),
                                                   labels[start + offset], log_id))
-                relay.results.emit(batch)
+                relay.results.emit(class_name, batch)
             reporter.report("inspect", total, total, f"{total} part(s) inspected")
             return total
 
@@ -611,8 +537,9 @@ class InspectPage(QWidget):
             verdict = threshold.verdict(prediction.score)
             log_id = project.log.record(None, class_name, model.model_id, prediction.score, threshold.fail, verdict,
                                         None if path is None else str(path), review_threshold=threshold.review)
-            relay.results.emit([InspectionResult(path, float(prediction.score), small_map(prediction.anomaly_map),
-                                                 label, log_id, image=None if path is not None else image)])
+            relay.results.emit(class_name, [InspectionResult(path, float(prediction.score),
+                                                             small_map(prediction.anomaly_map), label, log_id,
+                                                             image=None if path is not None else image)])
             return 1
 
         return self._start(work, "Inspect captured part")
@@ -629,7 +556,9 @@ class InspectPage(QWidget):
             self.task.cancel()
             self.progress_label.setText("Cancelling...")
 
-    def _on_batch_results(self, batch: list[InspectionResult]) -> None:
+    def _on_batch_results(self, class_name: str, batch: list[InspectionResult]) -> None:
+        if class_name != self.session.class_name:
+            return  # the user switched class meanwhile: these parts are logged, not shown here
         first_new = len(self.results)
         for result in batch:
             index = len(self.results)
@@ -651,6 +580,10 @@ class InspectPage(QWidget):
         self._update_summary()
 
     # -- showing ----------------------------------------------------------------------------------
+    def _on_class_changed(self) -> None:
+        self.cancel()  # a batch of another class's parts must not continue under this one
+        self.clear_results()
+
     def clear_results(self) -> None:
         self.results = []
         self.model.removeRows(0, self.model.rowCount())
@@ -738,7 +671,7 @@ class InspectPage(QWidget):
         if result.anomaly_map is None and model is not None and not model.localizes:
             name = getattr(model.detector, "display_name", "") or model.settings.detector
             reason = f"{name} scores whole parts: it gives no anomaly map, so no heatmap is shown."
-        self.view.set_map(result.anomaly_map, reason)
+        self.view.set_map(None if result.anomaly_map is None else result.anomaly_map.astype(np.float32), reason)
 
     def _show_verdict(self) -> None:
         if self.current is None or self.threshold is None:

@@ -14,6 +14,7 @@ from inspector.gui.context import AppContext
 
 SHOWN = ("time", "class_name", "score", "threshold", "verdict", "operator_decision", "final_verdict", "operator",
          "model_id", "image_path")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 HEADERS = ("Time", "Class", "Score", "FAIL at", "Machine", "Operator decision", "Final", "Operator", "Model", "Image")
 
 
@@ -57,6 +58,7 @@ class LogPage(QWidget):
         top.addWidget(self.export_button)
         self.model = QStandardItemModel(0, len(HEADERS), self)
         self.model.setHorizontalHeaderLabels(list(HEADERS))
+        self.model.setSortRole(SORT_ROLE)
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
@@ -107,7 +109,9 @@ class LogPage(QWidget):
                 value = row.get(key)
                 item = QStandardItem()
                 if key in ("score", "threshold") and value is not None:
-                    item.setData(float(value), Qt.ItemDataRole.DisplayRole)
+                    item.setText(f"{float(value):.4g}")
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    item.setData(float(value), SORT_ROLE)
                 elif key in ("time",):
                     item.setText(local_time(value))
                 elif key == "image_path" and value:
@@ -115,6 +119,8 @@ class LogPage(QWidget):
                     item.setToolTip(value)
                 else:
                     item.setText("" if value is None else str(value))
+                if item.data(SORT_ROLE) is None:
+                    item.setData(value if key == "time" else item.text(), SORT_ROLE)
                 items.append(item)
             final = items[SHOWN.index("final_verdict")]
             final.setForeground(QColor({"PASS": "#1a7f37", "REVIEW": "#9a6700", "FAIL": "#cf222e"}.get(final.text(), "#1f2328")))

@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from inspector.augment.policy import PRESETS, AugmentationPolicy
@@ -24,46 +24,52 @@ PREVIEW_SIDE = 256
 
 
 class PreviewGrid(QWidget):
-    """ROWS x COLS image tiles, scaled to fit."""
+    """ROWS x COLS square cells, painted in one widget: images fit their cell, centred."""
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        grid = QGridLayout(self)
-        grid.setSpacing(4)
-        grid.setContentsMargins(0, 0, 0, 0)
-        self.tiles: list[QLabel] = []
-        for index in range(ROWS * COLS):
-            tile = QLabel()
-            tile.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            tile.setMinimumSize(96, 96)
-            tile.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-            tile.setStyleSheet("QLabel { background: #202124; color: #8b949e; border-radius: 3px; }")
-            grid.addWidget(tile, index // COLS, index % COLS)
-            self.tiles.append(tile)
+        self.setMinimumSize(COLS * 48, ROWS * 48)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._images: list[np.ndarray] = []
+        self._pixmaps: list = []
+        self._message = ""
 
     def set_images(self, images: list[np.ndarray]) -> None:
         self._images = list(images)
-        self._render()
+        self._pixmaps = [to_pixmap(image) for image in self._images]
+        self._message = ""
+        self.update()
 
     def set_message(self, text: str) -> None:
-        self._images = []
-        for tile in self.tiles:
-            tile.clear()
-        self.tiles[0].setText(text)
+        self._images, self._pixmaps, self._message = [], [], text
+        self.update()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._render()
+    def cells(self) -> list:
+        """The square cell rectangles, centred in the widget."""
+        from PySide6.QtCore import QRect
 
-    def _render(self) -> None:
-        for index, tile in enumerate(self.tiles):
-            if index < len(self._images):
-                pixmap = to_pixmap(self._images[index])
-                tile.setPixmap(pixmap.scaled(tile.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation))
-            elif self._images:
-                tile.clear()
+        gap = 6
+        side = int(min((self.width() - gap * (COLS - 1)) / COLS, (self.height() - gap * (ROWS - 1)) / ROWS))
+        left = (self.width() - (side * COLS + gap * (COLS - 1))) // 2
+        top = (self.height() - (side * ROWS + gap * (ROWS - 1))) // 2
+        return [QRect(left + c * (side + gap), top + r * (side + gap), side, side) for r in range(ROWS) for c in range(COLS)]
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        from PySide6.QtGui import QColor, QPainter
+
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        for index, cell in enumerate(self.cells()):
+            painter.fillRect(cell, QColor("#2d333b"))
+            if index < len(self._pixmaps):
+                pixmap = self._pixmaps[index].scaled(cell.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                     Qt.TransformationMode.SmoothTransformation)
+                painter.drawPixmap(cell.x() + (cell.width() - pixmap.width()) // 2,
+                                   cell.y() + (cell.height() - pixmap.height()) // 2, pixmap)
+        if self._message:
+            painter.setPen(QColor("#c9d1d9"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._message)
+        painter.end()
 
     @property
     def shown(self) -> int:
@@ -83,10 +89,10 @@ class PolicyPage(QWidget):
         for name in ("object", "texture", "none"):
             self.preset.addItem(f"{name} (generic)", name)
         for name in sorted(n for n in PRESETS if n not in ("object", "texture", "none")):
-            self.preset.addItem(f"{name.replace('_', ' ')} (MVTec, seed 000 Table 4)", name)
+            self.preset.addItem(f"{name.replace('_', ' ')} (MVTec)", name)
         self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.preset.setMinimumContentsLength(12)
-        self.preset.setToolTip("Start from a preset: the generic ones, or the per-category policies of the paper")
+        self.preset.setToolTip("Start from a preset: the generic ones, or the per-category MVTec policies of seed 000 (Table 4)")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("Random seed of the augmentation (the same seed gives the same copies)")
@@ -119,7 +125,7 @@ class PolicyPage(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(430)
+        scroll.setMinimumWidth(400)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.source = QComboBox()

@@ -59,6 +59,7 @@ class MessagePanel(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setColumnWidth(0, 70)
         self.tree.setColumnWidth(1, 60)
+        self.tree.setMinimumHeight(40)
         self.tree.itemDoubleClicked.connect(self._show_details)
         self.tree.setToolTip("Messages of this session. Double-click an error to see its details.")
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)

@@ -40,7 +40,7 @@ class StageProgress(QWidget):
     def __init__(self, stages: Sequence[str] = (), parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.chips_row = QHBoxLayout()
-        self.chips_row.setSpacing(6)
+        self.chips_row.setSpacing(4)
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
         self.detail = QLabel("Idle")
@@ -72,8 +72,8 @@ class StageProgress(QWidget):
         self._chips = {}
         self._stages = list(stages)
         for index, stage in enumerate(self._stages):
-            chip = QLabel(f"{index + 1}. {stage}")
-            chip.setMargin(3)
+            chip = QLabel(stage)
+            chip.setToolTip(f"Stage {index + 1} of {len(self._stages)}")
             self._chips[stage] = chip
             self.chips_row.addWidget(chip)
             self._style(stage, "pending")
@@ -82,7 +82,7 @@ class StageProgress(QWidget):
     def _style(self, stage: str, state: str) -> None:
         chip = self._chips.get(stage)
         if chip is not None:
-            chip.setStyleSheet(f"QLabel {{ {CHIP_STYLES[state]} border-radius: 4px; padding: 1px 6px; }}")
+            chip.setStyleSheet(f"QLabel {{ {CHIP_STYLES[state]} border-radius: 4px; padding: 1px 4px; font-size: 8pt; }}")
             chip.setProperty("state", state)
 
     def chip_state(self, stage: str) -> Optional[str]:

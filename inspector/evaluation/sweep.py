@@ -1,0 +1,265 @@
+"""Research sweep over the classic models' hyper-parameter grids (seed 003, Table 3).
+
+Fits every (detector, params) of the grids on `train` features, scores `test` and records the
+image AUROC. It needs labels, so it is a research tool for `inspector evaluate`, never part of
+fitting a model. Like seed 003's runner it is resumable: with `results_path`, every finished row
+is appended (and fsynced) to a JSON-lines file, and a rerun skips the rows already there, so a
+crash or a cancel loses at most the configuration that was running.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from inspector.detectors.classic import CLASSIC_PARAM_GRIDS
+from inspector.detectors.registry import create_detector
+from inspector.features.maps import FeatureMaps
+from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
+
+
+@dataclass
+class SweepRow:
+    """One configuration's outcome; `error` is set (and AUROC NaN) when it failed."""
+
+    detector: str
+    params: dict[str, Any]
+    image_auroc: float
+    fit_seconds: float
+    score_seconds: float
+    error: Optional[str] = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return config_key(self.detector, self.params)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["image_auroc"] = None if not math.isfinite(self.image_auroc) else self.image_auroc
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "SweepRow":
+        auroc = data.get("image_auroc")
+        return cls(str(data["detector"]), dict(data["params"]), float("nan") if auroc is None else float(auroc),
+                   float(data.get("fit_seconds", 0.0)), float(data.get("score_seconds", 0.0)), data.get("error"),
+                   dict(data.get("extra", {})))
+
+
+def config_key(detector: str, params: dict[str, Any]) -> str:
+    """Canonical text of a configuration (what a resumed sweep matches on)."""
+    return json.dumps([detector, params], sort_keys=True)
+
+
+def sweep_configs(grids: Optional[dict[str, list[dict[str, Any]]]] = None,
+                  detectors: Optional[Sequence[str]] = None,
+                  base_params: Optional[dict[str, dict[str, Any]]] = None) -> list[tuple[str, dict[str, Any]]]:
+    """(detector, params) pairs of the grids, in order; `base_params[name]` is merged under each."""
+    grids = CLASSIC_PARAM_GRIDS if grids is None else grids
+    names = list(grids) if detectors is None else list(detectors)
+    unknown = [name for name in names if name not in grids]
+    if unknown:
+        raise InspectorError(f"No sweep grid for {', '.join(unknown)}; grids exist for {', '.join(grids)}.")
+    base_params = base_params or {}
+    return [(name, {**base_params.get(name, {}), **params}) for name in names for params in grids[name]]
+
+
+def read_results(path: str | Path) -> list[SweepRow]:
+    """Rows already recorded in a JSON-lines results file (a torn last line is ignored)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(SweepRow.from_json(json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # a line cut short by a crash: that configuration simply runs again
+    return rows
+
+
+def _append(path: Path, row: SweepRow) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torn = False
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"  # a crash cut the last line: start a fresh one
+    with open(path, "a", encoding="utf-8", newline="\n") as handle:
+        handle.write(("\n" if torn else "") + json.dumps(row.to_json(), sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from inspector.evaluation.metrics import image_auroc
+
+    return image_auroc(labels, scores)
+
+
+def run_config(detector: str, params: dict[str, Any], train: FeatureMaps, test: FeatureMaps,
+               labels: np.ndarray) -> SweepRow:
+    """Fit one configuration, score the test set, return its row (errors become a row too)."""
+    start = time.perf_counter()
+    fit_seconds = score_seconds = 0.0
+    try:
+        model = create_detector(detector, **params).fit(train)
+        fit_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        scores = model.score(test).image_scores
+        score_seconds = time.perf_counter() - start
+        if not np.all(np.isfinite(scores)):
+            return SweepRow(detector, params, float("nan"), fit_seconds, score_seconds,
+                            "non-finite scores (the configuration overflows on these features)")
+        summary = model.fitted_summary() if hasattr(model, "fitted_summary") else {}
+        return SweepRow(detector, params, _auroc(labels, scores), fit_seconds, score_seconds, extra=summary)
+    except Cancelled:
+        raise
+    except Exception as exc:  # a failing configuration is a result of the sweep, not a crash of it
+        return SweepRow(detector, params, float("nan"), fit_seconds, score_seconds, f"{type(exc).__name__}: {exc}")
+
+
+def run_sweep(train: FeatureMaps, test: FeatureMaps, labels: Iterable[int],
+              grids: Optional[dict[str, list[dict[str, Any]]]] = None, detectors: Optional[Sequence[str]] = None,
+              base_params: Optional[dict[str, dict[str, Any]]] = None, results_path: Optional[str | Path] = None,
+              reporter: Optional[Reporter] = None) -> list[SweepRow]:
+    """Image AUROC of every grid configuration (default: seed 003's Table 3 for all five models).
+
+    `labels` are the test labels (1 = defective). With `results_path`, finished rows are read
+    back and skipped, and new ones appended as they finish. Rows come back in grid order.
+    """
+    reporter = as_reporter(reporter)
+    labels = np.asarray(list(labels), dtype=int)
+    if len(labels) != len(test):
+        raise InspectorError(f"{len(labels)} labels for {len(test)} test images.")
+    if len(np.unique(labels)) < 2:
+        raise InspectorError("The sweep needs both good and defective test images.")
+    configs = sweep_configs(grids, detectors, base_params)
+    path = Path(results_path) if results_path is not None else None
+    done = {row.key: row for row in read_results(path)} if path is not None else {}
+    rows: list[SweepRow] = []
+    for index, (name, params) in enumerate(configs):
+        reporter.report("sweep", index, len(configs), f"{name} {json.dumps(params, sort_keys=True)}")
+        key = config_key(name, params)
+        if key in done:
+            rows.append(done[key])
+            continue
+        row = run_config(name, params, train, test, labels)
+        if path is not None:
+            _append(path, row)
+        done[key] = row
+        rows.append(row)
+    reporter.report("sweep", len(configs), len(configs), "Sweep finished")
+    return rows
+
+
+def best_rows(rows: Sequence[SweepRow]) -> dict[str, SweepRow]:
+    """The best-AUROC row per detector (rows that failed are ignored)."""
+    best: dict[str, SweepRow] = {}
+    for row in rows:
+        if not math.isfinite(row.image_auroc):
+            continue
+        if row.detector not in best or row.image_auroc > best[row.detector].image_auroc:
+            best[row.detector] = row
+    return best
+
+
+def format_table(rows: Sequence[SweepRow]) -> str:
+    """Plain-text table of the rows (for the CLI)."""
+    lines = [f"{'detector':<10} {'params':<44} {'AUROC':>7} {'fit s':>7} {'score s':>8}  fitted values / error"]
+    for row in rows:
+        params = json.dumps(row.params, sort_keys=True)
+        auroc = f"{row.image_auroc:.4f}" if math.isfinite(row.image_auroc) else "   -   "
+        note = row.error or " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.extra.items())
+        lines.append(f"{row.detector:<10} {params:<44} {auroc:>7} {row.fit_seconds:>7.2f} {row.score_seconds:>8.3f}  {note}")
+    return "\n".join(lines)
+
+
+# -- a whole category, and the `inspector evaluate --sweep` entry point -----------------------------
+def sweep_category(dataset: str | Path, feature_config: Any = None, detectors: Optional[Sequence[str]] = None,
+                   base_params: Optional[dict[str, Any]] = None, results_path: Optional[str | Path] = None,
+                   device: str = "auto", cache_dir: Optional[str | Path] = None,
+                   reporter: Optional[Reporter] = None) -> list[SweepRow]:
+    """Encode an MVTec-style category once (cached in `cache_dir` if given) and sweep its grids.
+
+    `base_params` (e.g. {"standardize": True}) apply to every configuration of every detector.
+    """
+    from inspector.detectors.base import POOLED_LAYERS
+    from inspector.evaluation.protocols import FeatureCache
+    from inspector.features.extractor import FeatureConfig, get_extractor
+    from inspector.io.datasets import load_category
+
+    reporter = as_reporter(reporter)
+    config = feature_config if feature_config is not None else FeatureConfig()
+    category = load_category(dataset)
+    if not category.test:
+        raise InspectorError(f"{dataset} has no test/ images: the sweep needs a labelled test set.")
+    names = list(CLASSIC_PARAM_GRIDS) if not detectors else list(detectors)
+    layers = tuple(sorted(set((base_params or {}).get("layers", POOLED_LAYERS))))
+    cache = FeatureCache(cache_dir)
+
+    def encode(name: str, samples: list) -> FeatureMaps:
+        key = {"files": [[str(s.path), s.path.stat().st_size, int(s.path.stat().st_mtime)] for s in samples],
+               "features": config.to_json(), "layers": list(layers)}
+        return cache.get_or_compute(f"sweep-{name}", key, lambda: get_extractor(config, device).extract(
+            (s.load() for s in samples), layers, reporter, total=len(samples), stage="extract"))
+
+    train = encode("train", category.train)
+    test = encode("test", category.test)
+    per_detector = {name: dict(base_params or {}) for name in names}
+    return run_sweep(train, test, category.test_labels, detectors=names, base_params=per_detector,
+                     results_path=results_path, reporter=reporter)
+
+
+def run_classic_sweep_cli(args: Any) -> int:
+    """`inspector evaluate DATASET --sweep [--detector ocsvm lof ...] [--param standardize=true] [--out F]`.
+
+    Detectors default to the five classic ones (the CLI's own default list holds none of them).
+    With --out, rows are appended to OUT as JSON lines (OUT.jsonl if OUT has another suffix, which
+    then also gets the final table as CSV or JSON): rerunning the same command resumes.
+    """
+    from inspector.cli.progress import StageProgressBar
+    from inspector.features.extractor import FeatureConfig
+
+    requested = [name for name in (getattr(args, "detector", None) or []) if name in CLASSIC_PARAM_GRIDS]
+    base_params = dict(getattr(args, "param", None) or [])
+    out = Path(args.out) if getattr(args, "out", None) else None
+    results_path = None if out is None else (out if out.suffix == ".jsonl" else out.with_suffix(".jsonl"))
+    config = FeatureConfig(getattr(args, "backbone", FeatureConfig().backbone), int(getattr(args, "image_size", 224)),
+                           getattr(args, "weights", None))
+    bar = StageProgressBar(not getattr(args, "quiet", False))
+    try:
+        rows = sweep_category(args.dataset, config, requested or None, base_params, results_path,
+                              getattr(args, "device", "auto"), getattr(args, "cache", None), bar.reporter())
+    finally:
+        bar.close()
+    print(format_table(rows))
+    for name, row in best_rows(rows).items():
+        print(f"best {name}: {json.dumps(row.params, sort_keys=True)}  image AUROC {row.image_auroc:.4f}")
+    if out is not None and out.suffix in (".csv", ".json"):
+        from inspector.store.atomic import atomic_open, write_json_atomic
+
+        if out.suffix == ".json":
+            write_json_atomic(out, [row.to_json() for row in rows])
+        else:
+            import csv
+
+            with atomic_open(out, "w") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["detector", "params", "image_auroc", "fit_seconds", "score_seconds", "fitted", "error"])
+                for row in rows:
+                    writer.writerow([row.detector, json.dumps(row.params, sort_keys=True), row.to_json()["image_auroc"],
+                                     f"{row.fit_seconds:.4f}", f"{row.score_seconds:.4f}",
+                                     json.dumps(row.extra, sort_keys=True), row.error or ""])
+    if results_path is not None:
+        print(f"Rows recorded in {results_path} (rerun the same command to resume).")
+    return 0

@@ -1,0 +1,115 @@
+"""Coreset samplers: known answers, equality with the plain greedy, the 2-approximation bound."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from inspector.detectors.coreset import (coreset_size, greedy_coreset, greedy_coreset_reference,
+                                         random_coreset, random_projection)
+from inspector.types import Cancelled, CancelToken, InspectorError, Reporter
+
+
+def covering_radius(points: np.ndarray, centres: np.ndarray) -> float:
+    """max over points of the distance to the nearest centre (the minimax objective, Eq. 5)."""
+    d = np.linalg.norm(points[:, None, :] - points[centres][None, :, :], axis=2)
+    return float(d.min(axis=1).max())
+
+
+def test_coreset_size_rounds_and_validates():
+    assert coreset_size(1000, 0.1) == 100
+    assert coreset_size(1000, 0.01) == 10
+    assert coreset_size(5, 0.01) == 1
+    assert coreset_size(7, 1.0) == 7
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(InspectorError):
+            coreset_size(10, bad)
+
+
+def test_greedy_picks_one_point_per_separated_cluster():
+    rng = np.random.default_rng(0)
+    centres = np.eye(6, 10) * 100.0
+    points = np.concatenate([c + rng.normal(0, 0.5, (50, 10)) for c in centres]).astype(np.float32)
+    selected = greedy_coreset(points, 6, projection_dim=64, block_size=16)
+    clusters = selected // 50
+    assert sorted(clusters.tolist()) == list(range(6))
+    assert len(set(selected.tolist())) == 6
+
+
+def test_greedy_on_a_line_jumps_to_the_farther_end():
+    points = np.linspace(0.0, 1.0, 101, dtype=np.float32)[:, None]
+    for seed in range(4):
+        start, second = greedy_coreset(points, 2, projection_dim=8, block_size=4, seed=seed)
+        assert second == (100 if start < 50 else 0)
+
+
+@pytest.mark.parametrize("block_size", [4, 16, 1000])
+def test_pruned_greedy_equals_plain_greedy(block_size):
+    rng = np.random.default_rng(1)
+    points = (rng.normal(size=(1500, 12)) + rng.integers(0, 4, (1500, 1)) * 4.0).astype(np.float32)
+    selected = greedy_coreset(points, 150, projection_dim=64, seed=5, block_size=block_size)
+    start = int(np.random.default_rng(5).integers(len(points)))
+    reference = greedy_coreset_reference(torch.from_numpy(points), 150, start=start)
+    np.testing.assert_array_equal(selected, reference)
+
+
+def test_greedy_is_within_twice_the_optimal_covering_radius():
+    rng = np.random.default_rng(2)
+    points = rng.normal(size=(14, 3)).astype(np.float32)
+    k = 3
+    optimum = min(covering_radius(points, np.array(c)) for c in itertools.combinations(range(len(points)), k))
+    selected = greedy_coreset(points, k, projection_dim=8, block_size=4)
+    assert covering_radius(points, selected) <= 2.0 * optimum + 1e-6
+
+
+def test_greedy_covers_better_than_random():
+    rng = np.random.default_rng(3)
+    points = np.concatenate([rng.normal(0, 1, (900, 8)), rng.normal(12, 1, (30, 8))]).astype(np.float32)
+    greedy = greedy_coreset(points, 40, projection_dim=64)
+    random = random_coreset(len(points), 40, seed=0)
+    assert covering_radius(points, greedy) < covering_radius(points, random)
+
+
+def test_random_coreset_is_distinct_sorted_and_seeded():
+    a = random_coreset(1000, 100, seed=4)
+    assert len(np.unique(a)) == 100 and np.all(np.diff(a) > 0)
+    np.testing.assert_array_equal(a, random_coreset(1000, 100, seed=4))
+    assert not np.array_equal(a, random_coreset(1000, 100, seed=5))
+    with pytest.raises(InspectorError):
+        random_coreset(10, 11)
+
+
+def test_random_projection_keeps_narrow_features_and_roughly_preserves_distances():
+    rng = np.random.default_rng(6)
+    narrow = rng.normal(size=(20, 8)).astype(np.float32)
+    np.testing.assert_array_equal(random_projection(narrow, 16).numpy(), narrow)
+    wide = rng.normal(size=(200, 512)).astype(np.float32)
+    projected = random_projection(wide, 256, seed=1).numpy()
+    assert projected.shape == (200, 256)
+    ratio = np.linalg.norm(projected[0] - projected[1:], axis=1) / np.linalg.norm(wide[0] - wide[1:], axis=1)
+    assert 0.8 < ratio.mean() < 1.2 and ratio.min() > 0.6
+
+
+def test_greedy_reports_progress_and_can_be_cancelled():
+    points = np.random.default_rng(7).normal(size=(3000, 4)).astype(np.float32)
+    seen = []
+    greedy_coreset(points, 200, reporter=Reporter(callback=seen.append))
+    assert seen and seen[-1].total == 200 and all(p.stage == "fit" for p in seen)
+    token = CancelToken()
+
+    def cancel_early(progress):
+        token.cancel()
+
+    threads = torch.get_num_threads()
+    with pytest.raises(Cancelled):
+        greedy_coreset(points, 200, reporter=Reporter(callback=cancel_early, cancel_token=token))
+    assert torch.get_num_threads() == threads  # the single-thread section restores the pool
+
+
+def test_greedy_validates_the_requested_size():
+    points = np.zeros((5, 2), dtype=np.float32)
+    with pytest.raises(InspectorError):
+        greedy_coreset(points, 6)
+    assert greedy_coreset(points, 1).shape == (1,)
