@@ -14,9 +14,9 @@ CLI_VERBS = {"fit", "inspect", "evaluate", "demo", "log", "-h", "--help", "--ver
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--self-test" in args:
-        from inspector.selftest import run_selftest
+        from inspector.selftest import main as selftest_main
 
-        return run_selftest()
+        return selftest_main([arg for arg in args if arg != "--self-test"])
     if args and args[0] in CLI_VERBS:
         from inspector.cli.main import main as cli_main
 

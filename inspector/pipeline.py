@@ -281,12 +281,15 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
 
         reporter.report("refine", 0, 1, "Ranking training images (SROC)")
         refine_name = settings.refine_detector or settings.detector
-        refine_params = settings.detector_params if refine_name == settings.detector else {}
+        refine_params = dict(settings.detector_params) if refine_name == settings.detector else {}
+        if refine_name == "knn" and int(refine_params.get("k", 1)) == 1:
+            refine_params["k"] = 5  # with k = 1 every training image is its own neighbour (seed 001 uses k = 5)
         refine_features = originals
         needed = create_detector(refine_name, **refine_params).layers
         if not set(needed) <= set(originals.levels):
             refine_features = extractor.extract(images, needed, reporter, stage="refine")
-        ranking = sroc(refine_features, settings.refine_ratio, refine_name, refine_params, reporter)
+        ranking = sroc(refine_features, settings.refine_ratio, refine_name, refine_params, reporter,
+                       names=list(names) if names is not None else None)
         kept = np.asarray(ranking.kept_indices(), dtype=int)
         reporter.report("refine", 1, 1, f"{len(images) - len(kept)} image(s) flagged for review")
     kept_features = originals.subset(kept)
