@@ -5,8 +5,7 @@ Convention used everywhere in Inspector: **a higher score means more anomalous.*
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
@@ -86,7 +85,6 @@ class Reporter:
 
     callback: Optional[ProgressCallback] = None
     cancel_token: Optional[CancelToken] = None
-    _last: float = field(default=0.0, repr=False)
 
     def report(self, stage: str, done: int, total: int, message: str = "") -> None:
         self.check()

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
 from inspector.io.datasets import Sample, is_mvtec_category, list_images, load_category
@@ -110,13 +109,3 @@ def expand_image_arguments(items: list[str]) -> list[Path]:
         else:
             raise InspectorError(f"Not found: {path}")
     return paths
-
-
-def json_default(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(type(value).__name__)

@@ -13,8 +13,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from inspector import __version__
-from inspector.cli.common import (add_fit_arguments, add_model_arguments, expand_image_arguments, json_default,
-                                  parse_param, policy_json, settings_from_args, training_samples)
+from inspector.cli.common import (add_fit_arguments, add_model_arguments, expand_image_arguments, policy_json,
+                                  settings_from_args, training_samples)
+from inspector.store.atomic import json_default
 from inspector.cli.progress import StageProgressBar
 from inspector.types import Cancelled, InspectorError
 

@@ -147,7 +147,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         handle.write(text)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """NumPy scalars/arrays and paths turn up in settings; store them as plain JSON."""
     if isinstance(value, np.generic):
         return value.item()
@@ -160,7 +160,7 @@ def _json_default(value: Any) -> Any:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write JSON (UTF-8, indented) atomically. The text is built first, so a bad value writes nothing."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default)
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=json_default)
     write_text_atomic(path, text + "\n")
 
 

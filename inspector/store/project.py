@@ -40,6 +40,7 @@ from inspector.store.atomic import (
     clean_leftovers,
     copy_file_atomic,
     describe_os_error,
+    json_default,
     read_json,
     write_bytes_atomic,
     write_json_atomic,
@@ -591,7 +592,7 @@ class Project:
     def save(self) -> None:
         """Write project.json (and changed policies) atomically; the previous version becomes the backup."""
         with self._lock:
-            text = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=_plain) + "\n"
+            text = json.dumps(self.to_json(), indent=2, ensure_ascii=False, default=json_default) + "\n"
             for part in self.classes.values():
                 wanted = None if part.policy is None else _policy_text(part.policy)
                 if self._written_policies.get(part.folder, None) != wanted:
@@ -882,7 +883,7 @@ class Project:
     def set_fit_settings(self, class_name: str, settings: Optional[dict], aug_factor: Optional[int] = None) -> None:
         with self._changing():
             part = self._class(class_name)
-            part.fit_settings = None if settings is None else json.loads(json.dumps(settings, default=_plain))
+            part.fit_settings = None if settings is None else json.loads(json.dumps(settings, default=json_default))
             if aug_factor is not None:
                 if int(aug_factor) < 0:
                     raise InspectorError("The augmentation factor cannot be negative.")
@@ -1031,17 +1032,9 @@ def _inspect_model_dir(path: Path) -> ModelInfo:
 
 
 def _policy_text(policy: dict) -> str:
-    return json.dumps(policy, indent=2, ensure_ascii=False, sort_keys=True, default=_plain) + "\n"
+    return json.dumps(policy, indent=2, ensure_ascii=False, sort_keys=True, default=json_default) + "\n"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _check_choice(value: Any, choices: Sequence[str], what: str) -> None:
