@@ -60,44 +60,13 @@ class _Run:
 
 
 def _check_qt(run: _Run) -> None:
-    """Start the GUI's QApplication and main window (offscreen works) and render it once.
+    """Start the GUI and render the main window once (see inspector.gui.selfcheck).
 
-    Catches missing Qt plugins in a bundle and OpenCV's Qt plugins shadowing PySide6's.
+    Imported only on request, so that this module, like all core code, stays free of Qt.
     """
-    if not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from inspector.gui.app import ensure_application  # only on request: core code stays Qt-free
-    from PySide6 import QtCore
+    from inspector.gui.selfcheck import check_gui
 
-    app = ensure_application([sys.argv[0] if sys.argv else "inspector"])
-    clash = os.environ.get("QT_QPA_PLATFORM_PLUGIN_PATH", "")
-    run.check(not (clash and "cv2" in Path(clash).parts and Path(clash).is_dir()),
-              "OpenCV's Qt plugins do not shadow PySide6's")
-    if getattr(sys, "frozen", False):
-        bundled_cv2_qt = Path(getattr(sys, "_MEIPASS", "")) / "cv2" / "qt" / "plugins"
-        run.check(not bundled_cv2_qt.exists(), "the bundle carries no OpenCV Qt plugins")
-    try:
-        from inspector.gui.main_window import MainWindow
-    except ModuleNotFoundError as exc:
-        if exc.name != "inspector.gui.main_window":
-            raise
-        import pyqtgraph
-
-        run.say("  (no main window module yet: rendering a pyqtgraph plot instead)")
-        widget = pyqtgraph.PlotWidget()
-        widget.plot(np.arange(10.0), np.arange(10.0) ** 2)
-    else:
-        widget = MainWindow()
-    widget.resize(800, 600)
-    widget.show()
-    app.processEvents()
-    grabbed = widget.grab()
-    widget.close()
-    app.processEvents()
-    run.say(f"  Qt {QtCore.qVersion()}, platform '{app.platformName()}', {type(widget).__name__} "
-            f"{grabbed.width()}x{grabbed.height()}")
-    run.check(not grabbed.isNull() and grabbed.width() > 0, "the main window renders")
+    check_gui(run)
 
 
 def run_selftest(verbose: bool = True, detector: str = "padim", device: str = "auto",
