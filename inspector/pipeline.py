@@ -86,14 +86,9 @@ class Prediction:
 
 def _weights_fingerprint(config: FeatureConfig) -> str:
     """SHA-256 of the backbone weights file, so a model refuses to score with other weights."""
-    from inspector.features.backbones import BACKBONES, _packaged_weights_file
+    from inspector.features.backbones import resolve_weights_file
 
-    if config.weights_file:
-        path = Path(config.weights_file)
-    elif config.backbone in BACKBONES:
-        path = _packaged_weights_file(BACKBONES[config.backbone])
-    else:
-        return ""
+    path = resolve_weights_file(config.backbone, config.weights_file)
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

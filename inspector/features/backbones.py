@@ -105,6 +105,15 @@ def _map_state_dict(model: torch.nn.Module, state: "OrderedDict[str, torch.Tenso
     return mapped
 
 
+def resolve_weights_file(name: str, weights_file: Optional[str | Path] = None) -> Path:
+    """The weights file a backbone loads: the user's file, else the registry package's file."""
+    if weights_file:
+        return Path(weights_file)
+    if name in BACKBONES:
+        return _packaged_weights_file(BACKBONES[name])
+    raise InspectorError(f"Backbone '{name}' is not in the registry ({', '.join(BACKBONES)}); supply its weights file.")
+
+
 def build_backbone(name: str = DEFAULT_BACKBONE, weights_file: Optional[str | Path] = None) -> tuple[torch.nn.Module, BackboneSpec]:
     """Create a frozen backbone in eval mode with its ImageNet weights, offline.
 
@@ -113,16 +122,8 @@ def build_backbone(name: str = DEFAULT_BACKBONE, weights_file: Optional[str | Pa
     """
     import timm  # imported here: importing timm is slow and not needed by storage-only code
 
-    if name in BACKBONES:
-        spec = BACKBONES[name]
-        path = Path(weights_file) if weights_file else _packaged_weights_file(spec)
-    else:
-        if weights_file is None:
-            raise InspectorError(
-                f"Backbone '{name}' is not in the registry ({', '.join(BACKBONES)}); supply its weights file."
-            )
-        spec = BackboneSpec(name, name, 224)
-        path = Path(weights_file)
+    path = resolve_weights_file(name, weights_file)
+    spec = BACKBONES.get(name) or BackboneSpec(name, name, 224)
     try:
         model = timm.create_model(spec.timm_name, pretrained=False)
     except Exception as exc:
