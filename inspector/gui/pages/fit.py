@@ -507,7 +507,7 @@ class FitPage(QWidget):
             images = []
             for index, path in enumerate(paths):
                 reporter.report("load", index, len(paths), f"Loading {path.name}")
-                images.append(load_image(path, max_side=1024))
+                images.append(load_image(path))  # same loader and size limit as inspection
             reporter.report("load", len(paths), len(paths), f"{len(paths)} image(s) loaded")
             result = fit_model(images, settings, reporter, names=names)
             reporter.report("save", 0, 1, "Saving the model")

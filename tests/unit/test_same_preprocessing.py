@@ -1,0 +1,39 @@
+"""Fit and inspect must load an image the same way, or the same part scores differently (issue 10.1)."""
+import ast
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from inspector.io.images import decode_image, load_image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_image_calls(path: Path) -> list[ast.Call]:
+    tree = ast.parse(path.read_text())
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", None)) == "load_image"]
+
+
+def test_gui_fit_loads_training_images_like_inspection():
+    """The GUI fit used max_side=1024 while inspection used the default: the features differed."""
+    fit_calls = _load_image_calls(ROOT / "inspector/gui/pages/fit.py")
+    assert fit_calls, "the fit page no longer loads images through load_image"
+    for call in fit_calls:
+        assert not call.args[1:] and not call.keywords, "GUI fit must use inspection's loader settings"
+
+
+def test_large_jpeg_decodes_identically_from_file_and_bytes(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (3200, 4400, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    path = tmp_path / "large.jpg"
+    path.write_bytes(buffer.getvalue())
+    from_file = load_image(path)
+    from_bytes = decode_image(buffer.getvalue(), "large.jpg")
+    assert from_file.shape == from_bytes.shape
+    assert max(from_file.shape[:2]) == 4096  # the large JPEG really went through the size limit
+    assert np.array_equal(from_file, from_bytes)
