@@ -1,6 +1,7 @@
 """Batched, bounded-memory extraction of multi-level feature maps from a frozen backbone."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -63,6 +64,7 @@ class FeatureExtractor:
         self.config = config
         self.device = pick_device(device)
         self.batch_size = max(1, int(batch_size))
+        self._lock = threading.Lock()  # one forward pass at a time on the shared backbone
         self.model, self.spec = build_backbone(config.backbone, config.weights_file)
         self.model.to(self.device)
         self.stages = stage_modules(self.model)
@@ -82,8 +84,14 @@ class FeatureExtractor:
         resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         return np.ascontiguousarray(resized.transpose(2, 0, 1), dtype=np.float32) / 255.0
 
-    @torch.inference_mode()
     def _forward(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
+        # The hooks live on the shared backbone: two threads (a GUI fit and an inspection) must
+        # never interleave them, or one batch's features land in the other's capture.
+        with self._lock:
+            return self._forward_locked(batch, layers)
+
+    @torch.inference_mode()
+    def _forward_locked(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
         captured: dict[int, torch.Tensor] = {}
         deepest = max(layers)
         handles = []
@@ -152,11 +160,13 @@ class FeatureExtractor:
 
 
 _EXTRACTOR_CACHE: dict[tuple, FeatureExtractor] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def get_extractor(config: FeatureConfig, device: str = "auto") -> FeatureExtractor:
     """A shared extractor per (config, device): building a backbone costs about a second."""
     key = (config, device)
-    if key not in _EXTRACTOR_CACHE:
-        _EXTRACTOR_CACHE[key] = FeatureExtractor(config, device)
-    return _EXTRACTOR_CACHE[key]
+    with _CACHE_LOCK:  # two threads asking at once must share one backbone, not build two
+        if key not in _EXTRACTOR_CACHE:
+            _EXTRACTOR_CACHE[key] = FeatureExtractor(config, device)
+        return _EXTRACTOR_CACHE[key]
