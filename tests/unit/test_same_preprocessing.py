@@ -37,3 +37,31 @@ def test_large_jpeg_decodes_identically_from_file_and_bytes(tmp_path):
     assert from_file.shape == from_bytes.shape
     assert max(from_file.shape[:2]) == 4096  # the large JPEG really went through the size limit
     assert np.array_equal(from_file, from_bytes)
+
+
+def test_preprocessing_is_recorded_and_old_models_load_as_version_1():
+    import pytest
+
+    from inspector.features.extractor import FeatureConfig
+    from inspector.features.preprocess import PREPROCESSING_V1
+    from inspector.types import InspectorError
+
+    saved = FeatureConfig(image_size=96).to_json()
+    assert saved["preprocessing"] == PREPROCESSING_V1
+    assert FeatureConfig.from_json(saved) == FeatureConfig(image_size=96)
+    old = {"backbone": saved["backbone"], "image_size": 96, "weights_file": None}  # a 0.1.0 model
+    assert FeatureConfig.from_json(old) == FeatureConfig(image_size=96)
+    with pytest.raises(InspectorError, match="preprocessing"):
+        FeatureConfig.from_json({**saved, "preprocessing": {"version": 99}})
+
+
+def test_png_jpeg_and_camera_array_give_identical_backbone_input(tmp_path):
+    """Fit and inspect both call `to_backbone_input`; a lossless file and the same array agree exactly."""
+    from inspector.features.preprocess import to_backbone_input
+    from inspector.io.images import to_rgb_uint8
+
+    rng = np.random.default_rng(2)
+    grey16 = rng.integers(0, 65535, (300, 420), dtype=np.uint16)  # camera-like frame
+    rgb = to_rgb_uint8(grey16)
+    Image.fromarray(rgb).save(tmp_path / "part.png")
+    assert np.array_equal(to_backbone_input(load_image(tmp_path / "part.png"), 128), to_backbone_input(rgb, 128))
