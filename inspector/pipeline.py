@@ -21,6 +21,7 @@ from inspector.detectors.anomaly_maps import resize_map
 from inspector.detectors.base import Detector
 from inspector.detectors.registry import create_detector
 from inspector.features.extractor import FeatureConfig, get_extractor
+from inspector.features.preprocess import PREPROCESSING_V1, check_preprocessing
 from inspector.features.maps import FeatureMaps
 from inspector.store.atomic import atomic_directory, read_json, recover_directory, write_json_atomic
 from inspector.threshold import Threshold, calibrate
@@ -51,6 +52,8 @@ class FitSettings:
     seed: int = 0
     device: str = "auto"
     weights_file: Optional[str] = None
+    # How an image becomes backbone input (features/preprocess.py); 0.1.0 models lack it: version 1.
+    preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING_V1))
 
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig(self.backbone, int(self.image_size), self.weights_file)
@@ -64,7 +67,7 @@ class FitSettings:
         unknown = set(data) - known
         if unknown:
             raise InspectorError(f"Unknown fit settings: {', '.join(sorted(unknown))}.")
-        return cls(**data)
+        return cls(**{**data, "preprocessing": check_preprocessing(data.get("preprocessing"))})
 
     def validate(self) -> None:
         if not 0.0 <= self.refine_ratio < 1.0:

@@ -65,3 +65,13 @@ def test_png_jpeg_and_camera_array_give_identical_backbone_input(tmp_path):
     rgb = to_rgb_uint8(grey16)
     Image.fromarray(rgb).save(tmp_path / "part.png")
     assert np.array_equal(to_backbone_input(load_image(tmp_path / "part.png"), 128), to_backbone_input(rgb, 128))
+
+
+def test_fit_settings_record_preprocessing_and_read_old_models():
+    from inspector.features.preprocess import PREPROCESSING_V1
+    from inspector.pipeline import FitSettings
+
+    assert FitSettings().to_json()["preprocessing"] == PREPROCESSING_V1
+    old = FitSettings().to_json()
+    del old["preprocessing"]
+    assert FitSettings.from_json(old).preprocessing == PREPROCESSING_V1
