@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,9 +24,10 @@ from inspector.detectors.registry import create_detector
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.maps import FeatureMaps
 from inspector.store.atomic import atomic_directory, read_json, recover_directory, write_json_atomic
-from inspector.threshold import Threshold, calibrate
-from inspector.types import InspectorError, Reporter, as_reporter
+from inspector.threshold import ERROR, Threshold, calibrate
+from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
 
+_LOG = logging.getLogger(__name__)
 MODEL_FORMAT = "inspector-model"
 MODEL_FORMAT_VERSION = 1
 #: Detectors whose refit costs little next to feature extraction: their working point is
@@ -77,11 +79,20 @@ class FitSettings:
 
 @dataclass
 class Prediction:
-    """The result for one image: score (higher = more anomalous), map at the image's size, verdict."""
+    """The result for one image: score (higher = more anomalous), map at the image's size, verdict.
+
+    A prediction that could not be trusted (a scoring error, a non-finite score or map) has the
+    verdict ERROR, a NaN score, no map and the reason in `error`: it is never judged PASS.
+    """
 
     score: float
     anomaly_map: Optional[np.ndarray]
     verdict: str
+    error: str = ""
+
+    @classmethod
+    def failed(cls, reason: str) -> "Prediction":
+        return cls(float("nan"), None, ERROR, reason)
 
 
 def _weights_fingerprint(config: FeatureConfig) -> str:
@@ -146,19 +157,54 @@ class InspectionModel:
             raise InspectorError(f"Features at input size {features.input_size} do not match this model's {size}x{size}.")
 
     def predict(self, images: Sequence[np.ndarray], reporter: Optional[Reporter] = None) -> list[Prediction]:
-        """Score images (RGB uint8, any size): maps come back at each image's own size."""
+        """Score images (RGB uint8, any size): maps come back at each image's own size.
+
+        Fails closed: a scoring error or a non-finite score gives that image an ERROR prediction
+        (logged), never PASS. When a whole batch fails, each image is retried alone so that one
+        bad image does not take the others with it. Only a cancel propagates.
+        """
         reporter = as_reporter(reporter)
         images = list(images)
         if not images:
             return []
+        try:
+            return self._predict_batch(images, reporter)
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any scoring failure must become ERROR, not a crash or PASS
+            if len(images) == 1:
+                return [self._failed(exc)]
+        predictions = []
+        for image in images:
+            try:
+                predictions.extend(self._predict_batch([image], reporter))
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                predictions.append(self._failed(exc))
+        return predictions
+
+    def _failed(self, exc: BaseException) -> Prediction:
+        reason = str(exc) if isinstance(exc, InspectorError) else f"Scoring failed: {type(exc).__name__}: {exc}"
+        _LOG.error("ERROR verdict (model %s): %s", self.model_id, reason)
+        return Prediction.failed(reason)
+
+    def _predict_batch(self, images: list[np.ndarray], reporter: Reporter) -> list[Prediction]:
         features = self.features(images, reporter)
         reporter.report("score", 0, 1, "Scoring")
         result = self.detector.score(features, reporter)
         reporter.report("score", 1, 1)
+        if len(result.image_scores) != len(images):
+            raise InspectorError(f"The detector returned {len(result.image_scores)} scores for {len(images)} images.")
         predictions = []
         for index, image in enumerate(images):
             score = float(result.image_scores[index])
-            anomaly_map = None if result.maps is None else resize_map(result.maps[index], image.shape[:2])
+            raw_map = None if result.maps is None else result.maps[index]
+            if not np.isfinite(score) or (raw_map is not None and not np.all(np.isfinite(raw_map))):
+                predictions.append(self._failed(InspectorError(
+                    f"The model gave a non-finite score ({score}) or map: the model or the image is damaged.")))
+                continue
+            anomaly_map = None if raw_map is None else resize_map(raw_map, image.shape[:2])
             predictions.append(Prediction(score, anomaly_map, self.threshold.verdict(score)))
         return predictions
 

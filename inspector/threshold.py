@@ -8,6 +8,7 @@ for when labelled defects exist. A second, lower threshold defines a REVIEW band
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -17,6 +18,8 @@ from scipy import stats
 from inspector.types import InspectorError
 
 PASS, REVIEW, FAIL = "PASS", "REVIEW", "FAIL"
+#: The verdict when no trustworthy score exists (non-finite score, scoring error): never PASS.
+ERROR = "ERROR"
 METHODS = ("quantile", "sigma", "chi2", "f1", "manual")
 
 
@@ -71,10 +74,19 @@ class Threshold:
     def validate(self) -> None:
         if not np.isfinite(self.fail):
             raise InspectorError("The FAIL threshold must be a finite number.")
+        if self.review is not None and not np.isfinite(self.review):
+            raise InspectorError("The REVIEW threshold must be a finite number.")
         if self.review is not None and self.review > self.fail:
             raise InspectorError(f"The REVIEW threshold ({self.review:.4g}) must not exceed the FAIL threshold ({self.fail:.4g}).")
 
-    def verdict(self, score: float) -> str:
+    def verdict(self, score: Optional[float]) -> str:
+        """PASS / REVIEW / FAIL for a finite score; ERROR for None, NaN or infinity (fail closed)."""
+        try:
+            score = float(score)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return ERROR
+        if not math.isfinite(score):
+            return ERROR
         if score >= self.fail:
             return FAIL
         if self.review is not None and score >= self.review:
@@ -82,7 +94,7 @@ class Threshold:
         return PASS
 
     def verdicts(self, scores: np.ndarray) -> list[str]:
-        return [self.verdict(float(s)) for s in np.asarray(scores).ravel()]
+        return [self.verdict(s) for s in np.asarray(scores, dtype=np.float64).ravel()]
 
     def with_values(self, fail: float, review: Optional[float] = None) -> "Threshold":
         """A copy with user-set thresholds (scores are kept: re-judging needs no re-scoring)."""

@@ -255,5 +255,8 @@ class PatchCore(Detector):
                 f"{self._bank_size} of dimension {self.grid_.dim}.")
         if isinstance(index, faiss.IndexIVF):
             index.nprobe = min(int(self.nprobe), index.nlist)
+        bank = _bank_of(index)
+        if not np.all(np.isfinite(bank)):
+            raise InspectorError(f"{path} holds NaN or infinite features; the model is damaged and is refused.")
         self.index_ = index
-        self.memory_bank_ = _bank_of(index)
+        self.memory_bank_ = bank
