@@ -30,10 +30,15 @@ from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
 _LOG = logging.getLogger(__name__)
 MODEL_FORMAT = "inspector-model"
 MODEL_FORMAT_VERSION = 1
-#: Detectors whose refit costs little next to feature extraction: their working point is
-#: calibrated by k-fold cross-validation on the good images. The others score augmented copies.
+#: Where each detector's working point comes from: always scores of good images the scoring
+#: model did not learn from. Detectors whose refit costs little next to feature extraction use
+#: k-fold cross-validation; PatchCore scores each training image against its memory bank without
+#: that image's own patches (leave-one-image-out, no refit); SimpleNet, whose training is the
+#: costly part, uses fewer folds.
 CHEAP_REFIT = {"knn", "mahalanobis", "padim", "ocsvm", "iforest", "kde", "lof", "elliptic"}
+LEAVE_ONE_IMAGE_OUT = {"patchcore"}
 CALIBRATION_FOLDS = 5
+COSTLY_CALIBRATION_FOLDS = 3
 
 
 @dataclass
@@ -274,10 +279,10 @@ def _fit_detector(settings: FitSettings, features: FeatureMaps, reporter: Option
 
 
 def _cross_validated_scores(settings: FitSettings, originals: FeatureMaps, augmented: Optional[FeatureMaps],
-                            reporter: Reporter) -> np.ndarray:
+                            reporter: Reporter, max_folds: int = CALIBRATION_FOLDS) -> np.ndarray:
     """Score each good image with a model fitted on the other folds (and their augmented copies)."""
     n = len(originals)
-    folds = min(CALIBRATION_FOLDS, n)
+    folds = min(max_folds, n)
     if folds < 2:
         raise InspectorError("At least 2 good images are needed to calibrate a threshold.")
     rng = np.random.default_rng(settings.seed)
@@ -341,12 +346,7 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     detector = _fit_detector(settings, training, reporter)
     reporter.report("fit", 1, 1)
 
-    if settings.detector in CHEAP_REFIT:
-        nominal = _cross_validated_scores(settings, kept_features, augmented, reporter)
-        source = f"{min(CALIBRATION_FOLDS, len(kept))}-fold cross-validation on {len(kept)} good image(s)"
-    else:
-        nominal = _calibration_by_augmentation(images, kept, settings, detector, layers, reporter)
-        source = f"{len(nominal)} augmented good image(s) not used for fitting"
+    nominal, source = _nominal_scores(settings, detector, kept_features, augmented, reporter)
     chi2_dofs = getattr(detector, "level_dims", None) if settings.calibration == "chi2" else None
     fail = calibrate(nominal, settings.calibration, settings.calibration_parameter, chi2_dofs)
     threshold = Threshold(fail, None, settings.calibration, settings.calibration_parameter, nominal)
@@ -362,16 +362,20 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     return FitResult(InspectionModel(settings, detector, threshold, info=info), ranking, kept)
 
 
-def _calibration_by_augmentation(images: Sequence[np.ndarray], kept: np.ndarray, settings: FitSettings,
-                                 detector: Detector, layers: tuple[int, ...], reporter: Reporter) -> np.ndarray:
-    """Nominal scores of fresh augmented copies (a seed the fit never saw) for costly detectors."""
-    from inspector.augment.policy import PRESETS
-
-    policy = settings.policy or PRESETS["object"].to_json()
-    copies = max(1, min(4, 64 // max(1, len(kept))))
-    calib = FitSettings(**{**settings.to_json(), "policy": policy, "aug_factor": copies})
-    features = _augmented_features(images, kept.tolist(), calib, layers, reporter, seed_offset=10_007)
-    reporter.report("calibrate", 0, 1, "Scoring augmented good images")
-    scores = detector.score(features).image_scores
-    reporter.report("calibrate", 1, 1)
-    return scores
+def _nominal_scores(settings: FitSettings, detector: Detector, originals: FeatureMaps,
+                    augmented: Optional[FeatureMaps], reporter: Reporter) -> tuple[np.ndarray, str]:
+    """Scores of good images unseen by the model that scores them, and a sentence saying how."""
+    n = len(originals)
+    copies = f" (with their {settings.aug_factor} augmented copies each)" if augmented is not None else ""
+    if settings.detector in LEAVE_ONE_IMAGE_OUT:
+        factor = settings.aug_factor if augmented is not None else 0
+        training_groups = np.concatenate([np.arange(n), np.repeat(np.arange(n), factor)])
+        reporter.report("calibrate", 0, 1, "Scoring each good image without its own patches")
+        scores = detector.leave_one_out_scores(originals, np.arange(n), training_groups)
+        reporter.report("calibrate", 1, 1)
+        return scores, (f"leave-one-image-out: each of the {n} good training image(s) scored against the memory "
+                        f"bank without its own patches{copies}")
+    folds = CALIBRATION_FOLDS if settings.detector in CHEAP_REFIT else COSTLY_CALIBRATION_FOLDS
+    scores = _cross_validated_scores(settings, originals, augmented, reporter, folds)
+    return scores, (f"{min(folds, n)}-fold cross-validation: each of the {n} good training image(s) scored by a "
+                    f"model fitted without it{copies}")
