@@ -278,6 +278,19 @@ def _fit_detector(settings: FitSettings, features: FeatureMaps, reporter: Option
     return create_detector(settings.detector, **settings.detector_params).fit(features, reporter)
 
 
+def _fold_settings(settings: FitSettings, n_full: int, n_fold: int) -> FitSettings:
+    """Settings of a cross-validation fold's model. SimpleNet trains for a number of epochs, and its
+    score scale drifts with the number of optimisation steps, so a fold model (fewer images per
+    epoch) trains for proportionally more epochs: the same steps as the model it calibrates."""
+    if settings.detector != "simplenet":
+        return settings
+    from inspector.detectors.simplenet import DEFAULT_EPOCHS
+
+    epochs = int(settings.detector_params.get("epochs", DEFAULT_EPOCHS))
+    scaled = max(1, int(round(epochs * n_full / max(1, n_fold))))
+    return FitSettings(**{**settings.to_json(), "detector_params": {**settings.detector_params, "epochs": scaled}})
+
+
 def _cross_validated_scores(settings: FitSettings, originals: FeatureMaps, augmented: Optional[FeatureMaps],
                             reporter: Reporter, max_folds: int = CALIBRATION_FOLDS) -> np.ndarray:
     """Score each good image with a model fitted on the other folds (and their augmented copies)."""
@@ -297,7 +310,9 @@ def _cross_validated_scores(settings: FitSettings, originals: FeatureMaps, augme
         if factor:
             copies = np.concatenate([np.arange(i * factor, (i + 1) * factor) for i in train])
             parts.append(augmented.subset(copies))
-        detector = _fit_detector(settings, FeatureMaps.concatenate(parts), None)
+        fold_training = FeatureMaps.concatenate(parts)
+        detector = _fit_detector(_fold_settings(settings, len(originals) * (1 + factor), len(fold_training)),
+                                 fold_training, None)
         scores[held] = detector.score(originals.subset(held)).image_scores
     reporter.report("calibrate", folds, folds)
     return scores
