@@ -53,7 +53,7 @@ class FitSettings:
     aug_factor: int = 0
     refine_ratio: float = 0.0
     refine_detector: Optional[str] = None  # default: the fitted detector itself
-    calibration: str = "sigma"  # quantile | sigma | chi2
+    calibration: str = "sigma"  # quantile | sigma
     calibration_parameter: float = 3.0
     seed: int = 0
     device: str = "auto"
@@ -80,6 +80,12 @@ class FitSettings:
             raise InspectorError(f"The augmentation factor must be >= 0, got {self.aug_factor}.")
         if self.aug_factor > 0 and self.policy is None:
             raise InspectorError("An augmentation factor needs an augmentation policy.")
+        if self.calibration == "sigma" and not self.calibration_parameter >= 0:
+            raise InspectorError(f"k (number of standard deviations) must be >= 0, got {self.calibration_parameter}.")
+        elif self.calibration == "quantile" and not 0 < self.calibration_parameter <= 1:
+            raise InspectorError(f"The quantile must be in (0, 1], got {self.calibration_parameter}.")
+        elif self.calibration not in ("sigma", "quantile"):
+            calibrate([0.0], self.calibration, self.calibration_parameter)  # the one clear line for that method
 
 
 @dataclass
@@ -362,8 +368,7 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     reporter.report("fit", 1, 1)
 
     nominal, source = _nominal_scores(settings, detector, kept_features, augmented, reporter)
-    chi2_dofs = getattr(detector, "level_dims", None) if settings.calibration == "chi2" else None
-    fail = calibrate(nominal, settings.calibration, settings.calibration_parameter, chi2_dofs)
+    fail = calibrate(nominal, settings.calibration, settings.calibration_parameter)
     threshold = Threshold(fail, None, settings.calibration, settings.calibration_parameter, nominal)
     info = {
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
