@@ -367,7 +367,7 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     detector = _fit_detector(settings, training, reporter)
     reporter.report("fit", 1, 1)
 
-    nominal, source = _nominal_scores(settings, detector, kept_features, augmented, reporter)
+    nominal, source = nominal_scores(settings, detector, kept_features, augmented, reporter)
     fail = calibrate(nominal, settings.calibration, settings.calibration_parameter)
     threshold = Threshold(fail, None, settings.calibration, settings.calibration_parameter, nominal)
     info = {
@@ -382,9 +382,12 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     return FitResult(InspectionModel(settings, detector, threshold, info=info), ranking, kept)
 
 
-def _nominal_scores(settings: FitSettings, detector: Detector, originals: FeatureMaps,
+def nominal_scores(settings: FitSettings, detector: Detector, originals: FeatureMaps,
                     augmented: Optional[FeatureMaps], reporter: Reporter) -> tuple[np.ndarray, str]:
-    """Scores of good images unseen by the model that scores them, and a sentence saying how."""
+    """Scores of good images unseen by the model that scores them, and a sentence saying how.
+
+    `detector` is the model fitted on `originals` (then `augmented`, aug_factor copies per image in
+    order). Used by `fit_model` and by `inspector evaluate`, so both calibrate the same way."""
     n = len(originals)
     copies = f" (with their {settings.aug_factor} augmented copies each)" if augmented is not None else ""
     if settings.detector in LEAVE_ONE_IMAGE_OUT:

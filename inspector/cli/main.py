@@ -154,7 +154,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     bar = StageProgressBar(not args.quiet)
     started = time.time()
     try:
-        rows = evaluate_category(category, specs, config, policy, args.aug_factor, args.seed, args.device, bar.reporter())
+        calibration = getattr(args, "calibration", "sigma")
+        parameter = getattr(args, "calibration_parameter", None)
+        parameter = {"quantile": 0.99, "sigma": 3.0}[calibration] if parameter is None else parameter
+        rows = evaluate_category(category, specs, config, policy, args.aug_factor, args.seed, args.device, bar.reporter(),
+                                 calibration, parameter)
     finally:
         bar.close()
     print(f"{category.name}: {len(category.train)} train, {len(category.test)} test images "
@@ -162,11 +166,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           + (f"; augmentation x{args.aug_factor}" if policy and args.aug_factor else ""))
     print(_write_table(rows, [("detector", "detector", ""), ("image_auroc", "image AUROC", ".4f"),
                               ("pixel_auroc", "pixel AUROC", ".4f"), ("au_pro", "AU-PRO@30%", ".4f"),
-                              ("f1_max", "F1-max", ".4f"), ("fit_seconds", "fit s", ".2f"),
+                              ("f1_max", "F1-max", ".4f"), ("working_point", "FAIL >=", ".4g"),
+                              ("false_reject_rate", "false rejects", ".1%"), ("defect_recall", "recall", ".1%"),
+                              ("fit_seconds", "fit s", ".2f"),
                               ("score_seconds_per_image", "score s/img", ".4f")]))
     settings = {"dataset": str(Path(args.dataset).resolve()), "backbone": config.backbone, "image_size": config.image_size,
                 "weights_file": config.weights_file, "detectors": [s.label for s in specs], "policy": policy,
                 "aug_factor": args.aug_factor, "seed": args.seed, "device": args.device,
+                "calibration": calibration, "calibration_parameter": parameter,
                 "pixel_metrics_resolution": config.image_size, "au_pro_fpr_limit": 0.3,
                 "inspector_version": __version__, "elapsed_seconds": time.time() - started}
     if args.out:
@@ -253,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", "-o", default=None, help="results file (.json or .csv)")
     evaluate.add_argument("--sweep", action="store_true",
                           help="research sweep over seed 003's hyper-parameter grids for the classic detectors")
+    evaluate.add_argument("--calibration", choices=["quantile", "sigma"], default="sigma",
+                          help="working point set from train/good as fit sets it (default sigma)")
+    evaluate.add_argument("--calibration-parameter", type=float, default=None,
+                          help="quantile (default 0.99) or k for mean + k*sigma (default 3)")
     evaluate.add_argument("--quiet", "-q", action="store_true")
     try:
         from inspector.cli.protocols import add_protocol_arguments

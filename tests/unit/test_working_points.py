@@ -77,3 +77,28 @@ def test_patchcore_with_augmentation_calibrates_without_the_copies(parts):
     model = fit_model(good[:5], settings).model
     assert "augmented copies" in model.info["calibration_source"]
     assert np.all(model.threshold.nominal_scores > 0)
+
+
+def test_working_point_rates_count_non_finite_scores_as_not_passed():
+    from inspector.evaluation.metrics import working_point_rates
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    scores = np.array([1.0, 2.0, 5.0, np.nan, 6.0, 4.0, np.inf, 7.0])
+    rates = working_point_rates(labels, scores, 5.0)
+    assert rates["false_reject_rate"] == 0.5 and rates["defect_recall"] == 0.75
+
+
+def test_evaluate_reports_the_fit_working_point(synthetic_category):
+    from inspector.evaluation.standard import DetectorSpec, evaluate_category
+    from inspector.features.extractor import FeatureConfig
+    from inspector.io.datasets import load_category
+
+    category = load_category(synthetic_category)
+    [row] = evaluate_category(category, [DetectorSpec("knn", {})], FeatureConfig("efficientnet_lite0", 64))
+    model = fit_model([s.load() for s in category.train], FitSettings(detector="knn", image_size=64)).model
+    assert row["working_point"] == pytest.approx(model.threshold.fail, rel=1e-5)
+    assert row["calibration_source"] == model.info["calibration_source"]
+    scores = np.array([p.score for p in model.predict([s.load() for s in category.test])])
+    labels = category.test_labels
+    assert row["false_reject_rate"] == pytest.approx(np.mean(scores[labels == 0] >= model.threshold.fail))
+    assert row["defect_recall"] == pytest.approx(np.mean(scores[labels == 1] >= model.threshold.fail))
