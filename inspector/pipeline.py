@@ -325,11 +325,12 @@ def _cross_validated_scores(settings: FitSettings, originals: FeatureMaps, augme
 
 
 def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Optional[Reporter] = None,
-              names: Optional[Sequence[str]] = None) -> FitResult:
+              names: Optional[Sequence[str]] = None, skipped: Sequence[str] = ()) -> FitResult:
     """Fit an InspectionModel on good images (RGB uint8, any size).
 
     With `settings.refine_ratio > 0`, SROC ranks the training images by how anomalous they look,
-    leaves out the top ratio, and the ranking comes back for a person to review.
+    leaves out the top ratio, and the ranking comes back for a person to review. `skipped` names
+    the files the caller could not read; they are listed in the model info.
     """
     reporter = as_reporter(reporter)
     settings.validate()
@@ -376,6 +377,7 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
         "calibration_source": source, "device": extractor.device_name,
         "weights_sha256": weights_fingerprint(config),
         "training_names": list(names) if names is not None else [],
+        "skipped_images": [str(name) for name in skipped],
     }
     if ranking is not None:
         info["refinement"] = ranking.to_json()

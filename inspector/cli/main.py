@@ -56,18 +56,24 @@ def cmd_fit(args: argparse.Namespace) -> int:
     samples = training_samples(args.images)
     settings = settings_from_args(args)
     print(f"Fitting {settings.detector} on {len(samples)} image(s) from {args.images}", file=sys.stderr)
-    images, names = [], []
+    images, names, skipped = [], [], []
     for sample in samples:
-        images.append(sample.load())
-        names.append(sample.path.name)
+        try:
+            images.append(sample.load())
+            names.append(sample.path.name)
+        except InspectorError as exc:  # a bad file is reported and skipped, never stops the fit
+            skipped.append(sample.path.name)
+            print(f"Skipped {sample.path}: {exc}", file=sys.stderr)
     bar = StageProgressBar(not args.quiet)
     try:
-        result = fit_model(images, settings, bar.reporter(), names=names)
+        result = fit_model(images, settings, bar.reporter(), names=names, skipped=skipped)
     finally:
         bar.close()
     out = result.model.save(args.out)
     threshold = result.model.threshold
     print(f"Model {result.model.model_id} saved to {out}")
+    if skipped:
+        print(f"{len(skipped)} unreadable image(s) skipped: {', '.join(skipped)}")
     print(f"Threshold (FAIL) = {threshold.fail:.4g}  [{threshold.method} {threshold.parameter}, "
           f"{result.model.info['calibration_source']}]")
     if result.ranking is not None:
