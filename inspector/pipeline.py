@@ -337,7 +337,7 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     images = list(images)
     if len(images) < 2:
         raise InspectorError(f"At least 2 good images are needed to fit a model, got {len(images)}.")
-    layers = create_detector(settings.detector, **settings.detector_params).layers
+    layers = create_detector(settings.detector, **settings.detector_params).validate_params().layers
     config = settings.feature_config()
     extractor = get_extractor(config, settings.device)
 

@@ -55,6 +55,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     samples = training_samples(args.images)
     settings = settings_from_args(args)
+    from inspector.detectors.registry import create_detector
+
+    create_detector(settings.detector, **settings.detector_params).validate_params()  # before any image loads
     print(f"Fitting {settings.detector} on {len(samples)} image(s) from {args.images}", file=sys.stderr)
     images, names, skipped = [], [], []
     for sample in samples:

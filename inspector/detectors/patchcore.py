@@ -96,6 +96,7 @@ class PatchCore(Detector):
     name = "patchcore"
     display_name = "PatchCore"
     localizes = True
+    positive_int_params = ("projection_dim", "score_neighbors", "reweight_neighbors", "nprobe")
 
     def __init__(self, layers: tuple[int, ...] = MID_LEVEL_LAYERS, feature_dim: Optional[int] = DEFAULT_FEATURE_DIM,
                  coreset_ratio: float = 0.1, sampler: str = "greedy",

@@ -78,6 +78,7 @@ class SimpleNet(Detector):
     name = "simplenet"
     display_name = "SimpleNet"
     localizes = True
+    positive_int_params = ("epochs", "batch_size")
 
     def __init__(self, layers: tuple[int, ...] = MID_LEVEL_LAYERS, feature_dim: Optional[int] = None,
                  epochs: int = DEFAULT_EPOCHS, batch_size: int = 4, noise_std: float = 0.015,
