@@ -47,17 +47,19 @@ def test_augmentation_adds_training_features(category):
     assert result.model.info["n_training_features"] == 5 * (1 + 3)
 
 
-def test_cancel_during_fit_leaves_no_model(category, tmp_path):
+def test_cancel_during_fit_stops_before_fitting(category):
     token = CancelToken()
+    stages = []
 
     def on_progress(progress):
+        stages.append(progress.stage)
         if progress.stage == "extract" and progress.done > 0:
             token.cancel()
 
     with pytest.raises(Cancelled):
         fit_model([s.load() for s in category.train], FitSettings(detector="mahalanobis", image_size=64),
                   Reporter(on_progress, token))
-    assert not (tmp_path / "model").exists()
+    assert "extract" in stages and "fit" not in stages and "calibrate" not in stages
 
 
 def test_model_refuses_other_backbone_weights(category, tmp_path):
