@@ -104,9 +104,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 except InspectorError as exc:
                     rows.append({"image": str(path), "score": None, "verdict": "ERROR", "error": str(exc)})
             for path, image, prediction in zip(ok_paths, images, model.predict(images, bar.reporter())):
-                rows.append({"image": str(path), "score": prediction.score, "verdict": prediction.verdict, "error": ""})
-                if log is not None:
-                    log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=prediction.score,
+                score = prediction.score if np.isfinite(prediction.score) else None
+                rows.append({"image": str(path), "score": score, "verdict": prediction.verdict, "error": prediction.error})
+                if log is not None and prediction.verdict != "ERROR":  # the log schema has no ERROR yet (store)
+                    log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=score,
                                threshold=model.threshold.fail, verdict=prediction.verdict, image_path=str(path),
                                review_threshold=model.threshold.review)
                 if args.maps_dir and prediction.anomaly_map is not None:

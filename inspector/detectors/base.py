@@ -142,6 +142,10 @@ class Detector(ABC):
                 raise InspectorError(
                     f"{folder / 'detector.npz'}: array '{key}' has shape {list(arrays[key].shape)}, expected {shape}."
                 )
+        for key, array in arrays.items():
+            if np.issubdtype(array.dtype, np.number) and not np.all(np.isfinite(array)):
+                raise InspectorError(f"{folder / 'detector.npz'}: array '{key}' holds NaN or infinite values; "
+                                     "the model is damaged and is refused.")
         detector = create_detector(meta["detector"], **meta.get("params", {}))
         if cls is not Detector and not isinstance(detector, cls):
             raise InspectorError(f"{folder} holds a {meta['detector']} detector, not {cls.name}.")

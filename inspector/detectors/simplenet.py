@@ -275,6 +275,9 @@ class SimpleNet(Detector):
             raise InspectorError(f"Missing file: {path}") from exc
         except Exception as exc:  # safetensors raises its own error types on damaged files
             raise InspectorError(f"Damaged weights file {path}: {exc}") from exc
+        for name, tensor in tensors.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise InspectorError(f"{path}: '{name}' holds NaN or infinite values; the model is damaged and is refused.")
         adaptor = build_adaptor(self.grid_.dim)
         discriminator = build_discriminator(self.grid_.dim, self.hidden_)
         try:
