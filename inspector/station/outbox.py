@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from inspector.types import InspectorError
@@ -24,7 +25,7 @@ class Outbox:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " topic TEXT NOT NULL, payload TEXT NOT NULL, created REAL DEFAULT (unixepoch('subsec')))"
+                " topic TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL)"
             )
         except sqlite3.Error as exc:
             raise InspectorError(f"cannot open outbox {self.path}: {exc}") from exc
@@ -33,7 +34,9 @@ class Outbox:
         """Store a message durably; returns its sequence number."""
         with self._lock:
             try:
-                cursor = self._db.execute("INSERT INTO outbox (topic, payload) VALUES (?, ?)", (topic, payload))
+                cursor = self._db.execute("INSERT INTO outbox (topic, payload, created) VALUES (?, ?, ?)",
+                    (topic, payload, time.time()),
+                )
             except sqlite3.Error as exc:
                 raise InspectorError(f"cannot write outbox {self.path}: {exc}") from exc
             return int(cursor.lastrowid)
