@@ -19,6 +19,7 @@ from inspector.station.hotfolder import HotFolder
 from inspector.station.inspection import CancelToken, Predictor, inspect_files
 from inspector.station.outbox import Outbox
 from inspector.store.log import InspectionLog
+from inspector.types import InspectorError
 
 RUNNING, PAUSED, WAITING, ALARM, STOPPED = "RUNNING", "PAUSED", "WAITING FOR PART", "ALARM", "STOPPED"
 
@@ -85,11 +86,12 @@ class RunLoop:
                         self._record(by_path[result.path], result)
                         done += 1
             except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    self._set(ALARM, "disk full")
-                    self.cancel.cancel()
-                    break
-                raise
+                reason = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else f"cannot record: {exc}"
+                self._set(ALARM, reason)
+                break
+            except InspectorError as exc:  # log or outbox cannot be written: a line must not judge unrecorded
+                self._set(ALARM, str(exc))
+                break
             if max_parts is not None and done >= max_parts:
                 break
         if self.status.state != ALARM:

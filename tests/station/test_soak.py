@@ -56,3 +56,16 @@ def test_thousand_parts_none_lost_across_broker_restart(broker, tmp_path):
     assert len(received) == N
     assert len(box) == 0
     assert len(list((hot / "done").iterdir())) == N
+
+
+def test_unwritable_log_raises_alarm_and_keeps_the_part(tmp_path):
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(hot / "p1.png")
+    log = InspectionLog(tmp_path / "log.db")
+    log.close()
+    box = Outbox(tmp_path / "outbox.db")
+    loop = RunLoop(HotFolder(hot, settle_s=0.0), _predict, log, box, "bottle", "m1", 128.0, "bob")
+    status = loop.run()
+    assert status.state == "ALARM" and status.reason
+    assert (hot / "p1.png").exists() and len(box) == 0
