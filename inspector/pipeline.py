@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,17 +22,24 @@ from inspector.detectors.anomaly_maps import resize_map
 from inspector.detectors.base import Detector
 from inspector.detectors.registry import create_detector
 from inspector.features.extractor import FeatureConfig, get_extractor
+from inspector.features.preprocess import PREPROCESSING_V1, check_preprocessing
 from inspector.features.maps import FeatureMaps
 from inspector.store.atomic import atomic_directory, read_json, recover_directory, write_json_atomic
-from inspector.threshold import Threshold, calibrate
-from inspector.types import InspectorError, Reporter, as_reporter
+from inspector.threshold import ERROR, Threshold, calibrate
+from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
 
+_LOG = logging.getLogger(__name__)
 MODEL_FORMAT = "inspector-model"
 MODEL_FORMAT_VERSION = 1
-#: Detectors whose refit costs little next to feature extraction: their working point is
-#: calibrated by k-fold cross-validation on the good images. The others score augmented copies.
+#: Where each detector's working point comes from: always scores of good images the scoring
+#: model did not learn from. Detectors whose refit costs little next to feature extraction use
+#: k-fold cross-validation; PatchCore scores each training image against its memory bank without
+#: that image's own patches (leave-one-image-out, no refit); SimpleNet, whose training is the
+#: costly part, uses fewer folds.
 CHEAP_REFIT = {"knn", "mahalanobis", "padim", "ocsvm", "iforest", "kde", "lof", "elliptic"}
+LEAVE_ONE_IMAGE_OUT = {"patchcore"}
 CALIBRATION_FOLDS = 5
+COSTLY_CALIBRATION_FOLDS = 3
 
 
 @dataclass
@@ -46,11 +54,13 @@ class FitSettings:
     aug_factor: int = 0
     refine_ratio: float = 0.0
     refine_detector: Optional[str] = None  # default: the fitted detector itself
-    calibration: str = "sigma"  # quantile | sigma | chi2
+    calibration: str = "sigma"  # quantile | sigma
     calibration_parameter: float = 3.0
     seed: int = 0
     device: str = "auto"
     weights_file: Optional[str] = None
+    # How an image becomes backbone input (features/preprocess.py); 0.1.0 models lack it: version 1.
+    preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING_V1))
 
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig(self.backbone, int(self.image_size), self.weights_file)
@@ -64,7 +74,7 @@ class FitSettings:
         unknown = set(data) - known
         if unknown:
             raise InspectorError(f"Unknown fit settings: {', '.join(sorted(unknown))}.")
-        return cls(**data)
+        return cls(**{**data, "preprocessing": check_preprocessing(data.get("preprocessing"))})
 
     def validate(self) -> None:
         if not 0.0 <= self.refine_ratio < 1.0:
@@ -73,15 +83,30 @@ class FitSettings:
             raise InspectorError(f"The augmentation factor must be >= 0, got {self.aug_factor}.")
         if self.aug_factor > 0 and self.policy is None:
             raise InspectorError("An augmentation factor needs an augmentation policy.")
+        if self.calibration == "sigma" and not self.calibration_parameter >= 0:
+            raise InspectorError(f"k (number of standard deviations) must be >= 0, got {self.calibration_parameter}.")
+        elif self.calibration == "quantile" and not 0 < self.calibration_parameter <= 1:
+            raise InspectorError(f"The quantile must be in (0, 1], got {self.calibration_parameter}.")
+        elif self.calibration not in ("sigma", "quantile"):
+            calibrate([0.0], self.calibration, self.calibration_parameter)  # the one clear line for that method
 
 
 @dataclass
 class Prediction:
-    """The result for one image: score (higher = more anomalous), map at the image's size, verdict."""
+    """The result for one image: score (higher = more anomalous), map at the image's size, verdict.
+
+    A prediction that could not be trusted (a scoring error, a non-finite score or map) has the
+    verdict ERROR, a NaN score, no map and the reason in `error`: it is never judged PASS.
+    """
 
     score: float
     anomaly_map: Optional[np.ndarray]
     verdict: str
+    error: str = ""
+
+    @classmethod
+    def failed(cls, reason: str) -> "Prediction":
+        return cls(float("nan"), None, ERROR, reason)
 
 
 def _weights_fingerprint(config: FeatureConfig) -> str:
@@ -146,19 +171,54 @@ class InspectionModel:
             raise InspectorError(f"Features at input size {features.input_size} do not match this model's {size}x{size}.")
 
     def predict(self, images: Sequence[np.ndarray], reporter: Optional[Reporter] = None) -> list[Prediction]:
-        """Score images (RGB uint8, any size): maps come back at each image's own size."""
+        """Score images (RGB uint8, any size): maps come back at each image's own size.
+
+        Fails closed: a scoring error or a non-finite score gives that image an ERROR prediction
+        (logged), never PASS. When a whole batch fails, each image is retried alone so that one
+        bad image does not take the others with it. Only a cancel propagates.
+        """
         reporter = as_reporter(reporter)
         images = list(images)
         if not images:
             return []
+        try:
+            return self._predict_batch(images, reporter)
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any scoring failure must become ERROR, not a crash or PASS
+            if len(images) == 1:
+                return [self._failed(exc)]
+        predictions = []
+        for image in images:
+            try:
+                predictions.extend(self._predict_batch([image], reporter))
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                predictions.append(self._failed(exc))
+        return predictions
+
+    def _failed(self, exc: BaseException) -> Prediction:
+        reason = str(exc) if isinstance(exc, InspectorError) else f"Scoring failed: {type(exc).__name__}: {exc}"
+        _LOG.error("ERROR verdict (model %s): %s", self.model_id, reason)
+        return Prediction.failed(reason)
+
+    def _predict_batch(self, images: list[np.ndarray], reporter: Reporter) -> list[Prediction]:
         features = self.features(images, reporter)
         reporter.report("score", 0, 1, "Scoring")
         result = self.detector.score(features, reporter)
         reporter.report("score", 1, 1)
+        if len(result.image_scores) != len(images):
+            raise InspectorError(f"The detector returned {len(result.image_scores)} scores for {len(images)} images.")
         predictions = []
         for index, image in enumerate(images):
             score = float(result.image_scores[index])
-            anomaly_map = None if result.maps is None else resize_map(result.maps[index], image.shape[:2])
+            raw_map = None if result.maps is None else result.maps[index]
+            if not np.isfinite(score) or (raw_map is not None and not np.all(np.isfinite(raw_map))):
+                predictions.append(self._failed(InspectorError(
+                    f"The model gave a non-finite score ({score}) or map: the model or the image is damaged.")))
+                continue
+            anomaly_map = None if raw_map is None else resize_map(raw_map, image.shape[:2])
             predictions.append(Prediction(score, anomaly_map, self.threshold.verdict(score)))
         return predictions
 
@@ -227,11 +287,24 @@ def _fit_detector(settings: FitSettings, features: FeatureMaps, reporter: Option
     return create_detector(settings.detector, **settings.detector_params).fit(features, reporter)
 
 
+def _fold_settings(settings: FitSettings, n_full: int, n_fold: int) -> FitSettings:
+    """Settings of a cross-validation fold's model. SimpleNet trains for a number of epochs, and its
+    score scale drifts with the number of optimisation steps, so a fold model (fewer images per
+    epoch) trains for proportionally more epochs: the same steps as the model it calibrates."""
+    if settings.detector != "simplenet":
+        return settings
+    from inspector.detectors.simplenet import DEFAULT_EPOCHS
+
+    epochs = int(settings.detector_params.get("epochs", DEFAULT_EPOCHS))
+    scaled = max(1, int(round(epochs * n_full / max(1, n_fold))))
+    return FitSettings(**{**settings.to_json(), "detector_params": {**settings.detector_params, "epochs": scaled}})
+
+
 def _cross_validated_scores(settings: FitSettings, originals: FeatureMaps, augmented: Optional[FeatureMaps],
-                            reporter: Reporter) -> np.ndarray:
+                            reporter: Reporter, max_folds: int = CALIBRATION_FOLDS) -> np.ndarray:
     """Score each good image with a model fitted on the other folds (and their augmented copies)."""
     n = len(originals)
-    folds = min(CALIBRATION_FOLDS, n)
+    folds = min(max_folds, n)
     if folds < 2:
         raise InspectorError("At least 2 good images are needed to calibrate a threshold.")
     rng = np.random.default_rng(settings.seed)
@@ -246,25 +319,28 @@ def _cross_validated_scores(settings: FitSettings, originals: FeatureMaps, augme
         if factor:
             copies = np.concatenate([np.arange(i * factor, (i + 1) * factor) for i in train])
             parts.append(augmented.subset(copies))
-        detector = _fit_detector(settings, FeatureMaps.concatenate(parts), None)
+        fold_training = FeatureMaps.concatenate(parts)
+        detector = _fit_detector(_fold_settings(settings, len(originals) * (1 + factor), len(fold_training)),
+                                 fold_training, None)
         scores[held] = detector.score(originals.subset(held)).image_scores
     reporter.report("calibrate", folds, folds)
     return scores
 
 
 def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Optional[Reporter] = None,
-              names: Optional[Sequence[str]] = None) -> FitResult:
+              names: Optional[Sequence[str]] = None, skipped: Sequence[str] = ()) -> FitResult:
     """Fit an InspectionModel on good images (RGB uint8, any size).
 
     With `settings.refine_ratio > 0`, SROC ranks the training images by how anomalous they look,
-    leaves out the top ratio, and the ranking comes back for a person to review.
+    leaves out the top ratio, and the ranking comes back for a person to review. `skipped` names
+    the files the caller could not read; they are listed in the model info.
     """
     reporter = as_reporter(reporter)
     settings.validate()
     images = list(images)
     if len(images) < 2:
         raise InspectorError(f"At least 2 good images are needed to fit a model, got {len(images)}.")
-    layers = create_detector(settings.detector, **settings.detector_params).layers
+    layers = create_detector(settings.detector, **settings.detector_params).validate_params().layers
     config = settings.feature_config()
     extractor = get_extractor(config, settings.device)
 
@@ -295,14 +371,8 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     detector = _fit_detector(settings, training, reporter)
     reporter.report("fit", 1, 1)
 
-    if settings.detector in CHEAP_REFIT:
-        nominal = _cross_validated_scores(settings, kept_features, augmented, reporter)
-        source = f"{min(CALIBRATION_FOLDS, len(kept))}-fold cross-validation on {len(kept)} good image(s)"
-    else:
-        nominal = _calibration_by_augmentation(images, kept, settings, detector, layers, reporter)
-        source = f"{len(nominal)} augmented good image(s) not used for fitting"
-    chi2_dofs = getattr(detector, "level_dims", None) if settings.calibration == "chi2" else None
-    fail = calibrate(nominal, settings.calibration, settings.calibration_parameter, chi2_dofs)
+    nominal, source = nominal_scores(settings, detector, kept_features, augmented, reporter)
+    fail = calibrate(nominal, settings.calibration, settings.calibration_parameter)
     threshold = Threshold(fail, None, settings.calibration, settings.calibration_parameter, nominal)
     info = {
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -310,22 +380,30 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
         "calibration_source": source, "device": extractor.device_name,
         "weights_sha256": weights_fingerprint(config),
         "training_names": list(names) if names is not None else [],
+        "skipped_images": [str(name) for name in skipped],
     }
     if ranking is not None:
         info["refinement"] = ranking.to_json()
     return FitResult(InspectionModel(settings, detector, threshold, info=info), ranking, kept)
 
 
-def _calibration_by_augmentation(images: Sequence[np.ndarray], kept: np.ndarray, settings: FitSettings,
-                                 detector: Detector, layers: tuple[int, ...], reporter: Reporter) -> np.ndarray:
-    """Nominal scores of fresh augmented copies (a seed the fit never saw) for costly detectors."""
-    from inspector.augment.policy import PRESETS
+def nominal_scores(settings: FitSettings, detector: Detector, originals: FeatureMaps,
+                    augmented: Optional[FeatureMaps], reporter: Reporter) -> tuple[np.ndarray, str]:
+    """Scores of good images unseen by the model that scores them, and a sentence saying how.
 
-    policy = settings.policy or PRESETS["object"].to_json()
-    copies = max(1, min(4, 64 // max(1, len(kept))))
-    calib = FitSettings(**{**settings.to_json(), "policy": policy, "aug_factor": copies})
-    features = _augmented_features(images, kept.tolist(), calib, layers, reporter, seed_offset=10_007)
-    reporter.report("calibrate", 0, 1, "Scoring augmented good images")
-    scores = detector.score(features).image_scores
-    reporter.report("calibrate", 1, 1)
-    return scores
+    `detector` is the model fitted on `originals` (then `augmented`, aug_factor copies per image in
+    order). Used by `fit_model` and by `inspector evaluate`, so both calibrate the same way."""
+    n = len(originals)
+    copies = f" (with their {settings.aug_factor} augmented copies each)" if augmented is not None else ""
+    if settings.detector in LEAVE_ONE_IMAGE_OUT:
+        factor = settings.aug_factor if augmented is not None else 0
+        training_groups = np.concatenate([np.arange(n), np.repeat(np.arange(n), factor)])
+        reporter.report("calibrate", 0, 1, "Scoring each good image without its own patches")
+        scores = detector.leave_one_out_scores(originals, np.arange(n), training_groups)
+        reporter.report("calibrate", 1, 1)
+        return scores, (f"leave-one-image-out: each of the {n} good training image(s) scored against the memory "
+                        f"bank without its own patches{copies}")
+    folds = CALIBRATION_FOLDS if settings.detector in CHEAP_REFIT else COSTLY_CALIBRATION_FOLDS
+    scores = _cross_validated_scores(settings, originals, augmented, reporter, folds)
+    return scores, (f"{min(folds, n)}-fold cross-validation: each of the {n} good training image(s) scored by a "
+                    f"model fitted without it{copies}")

@@ -50,10 +50,10 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--refine-ratio", type=float, default=0.0,
                        help="SROC: flag and leave out this fraction of the training images (e.g. 0.1)")
     group.add_argument("--refine-detector", default=None, help="detector used to rank for SROC (default: the fitted one)")
-    group.add_argument("--calibration", choices=["quantile", "sigma", "chi2"], default="sigma",
+    group.add_argument("--calibration", choices=["quantile", "sigma"], default="sigma",
                        help="how the threshold is set from good images (default sigma)")
     group.add_argument("--calibration-parameter", type=float, default=None,
-                       help="quantile (default 0.99), k for mean + k*sigma (default 3) or chi-square quantile (0.999)")
+                       help="quantile (default 0.99) or k for mean + k*sigma (default 3)")
 
 
 def policy_json(spec: str | None) -> dict | None:
@@ -68,7 +68,7 @@ def settings_from_args(args: argparse.Namespace, detector: str | None = None) ->
     calibration = getattr(args, "calibration", "sigma")
     parameter = getattr(args, "calibration_parameter", None)
     if parameter is None:
-        parameter = {"quantile": 0.99, "sigma": 3.0, "chi2": 0.999}[calibration]
+        parameter = {"quantile": 0.99, "sigma": 3.0}[calibration]
     settings = FitSettings(
         backbone=args.backbone, image_size=args.image_size, detector=detector or args.detector,
         detector_params=dict(args.param), policy=policy_json(args.policy), aug_factor=args.aug_factor,

@@ -55,19 +55,28 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     samples = training_samples(args.images)
     settings = settings_from_args(args)
+    from inspector.detectors.registry import create_detector
+
+    create_detector(settings.detector, **settings.detector_params).validate_params()  # before any image loads
     print(f"Fitting {settings.detector} on {len(samples)} image(s) from {args.images}", file=sys.stderr)
-    images, names = [], []
+    images, names, skipped = [], [], []
     for sample in samples:
-        images.append(sample.load())
-        names.append(sample.path.name)
+        try:
+            images.append(sample.load())
+            names.append(sample.path.name)
+        except InspectorError as exc:  # a bad file is reported and skipped, never stops the fit
+            skipped.append(sample.path.name)
+            print(f"Skipped {sample.path}: {exc}", file=sys.stderr)
     bar = StageProgressBar(not args.quiet)
     try:
-        result = fit_model(images, settings, bar.reporter(), names=names)
+        result = fit_model(images, settings, bar.reporter(), names=names, skipped=skipped)
     finally:
         bar.close()
     out = result.model.save(args.out)
     threshold = result.model.threshold
     print(f"Model {result.model.model_id} saved to {out}")
+    if skipped:
+        print(f"{len(skipped)} unreadable image(s) skipped: {', '.join(skipped)}")
     print(f"Threshold (FAIL) = {threshold.fail:.4g}  [{threshold.method} {threshold.parameter}, "
           f"{result.model.info['calibration_source']}]")
     if result.ranking is not None:
@@ -104,9 +113,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 except InspectorError as exc:
                     rows.append({"image": str(path), "score": None, "verdict": "ERROR", "error": str(exc)})
             for path, image, prediction in zip(ok_paths, images, model.predict(images, bar.reporter())):
-                rows.append({"image": str(path), "score": prediction.score, "verdict": prediction.verdict, "error": ""})
-                if log is not None:
-                    log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=prediction.score,
+                score = prediction.score if np.isfinite(prediction.score) else None
+                rows.append({"image": str(path), "score": score, "verdict": prediction.verdict, "error": prediction.error})
+                if log is not None and prediction.verdict != "ERROR":  # the log schema has no ERROR yet (store)
+                    log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=score,
                                threshold=model.threshold.fail, verdict=prediction.verdict, image_path=str(path),
                                review_threshold=model.threshold.review)
                 if args.maps_dir and prediction.anomaly_map is not None:
@@ -153,7 +163,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     bar = StageProgressBar(not args.quiet)
     started = time.time()
     try:
-        rows = evaluate_category(category, specs, config, policy, args.aug_factor, args.seed, args.device, bar.reporter())
+        calibration = getattr(args, "calibration", "sigma")
+        parameter = getattr(args, "calibration_parameter", None)
+        parameter = {"quantile": 0.99, "sigma": 3.0}[calibration] if parameter is None else parameter
+        rows = evaluate_category(category, specs, config, policy, args.aug_factor, args.seed, args.device, bar.reporter(),
+                                 calibration, parameter)
     finally:
         bar.close()
     print(f"{category.name}: {len(category.train)} train, {len(category.test)} test images "
@@ -161,11 +175,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           + (f"; augmentation x{args.aug_factor}" if policy and args.aug_factor else ""))
     print(_write_table(rows, [("detector", "detector", ""), ("image_auroc", "image AUROC", ".4f"),
                               ("pixel_auroc", "pixel AUROC", ".4f"), ("au_pro", "AU-PRO@30%", ".4f"),
-                              ("f1_max", "F1-max", ".4f"), ("fit_seconds", "fit s", ".2f"),
+                              ("f1_max", "F1-max", ".4f"), ("working_point", "FAIL >=", ".4g"),
+                              ("false_reject_rate", "false rejects", ".1%"), ("defect_recall", "recall", ".1%"),
+                              ("fit_seconds", "fit s", ".2f"),
                               ("score_seconds_per_image", "score s/img", ".4f")]))
     settings = {"dataset": str(Path(args.dataset).resolve()), "backbone": config.backbone, "image_size": config.image_size,
                 "weights_file": config.weights_file, "detectors": [s.label for s in specs], "policy": policy,
                 "aug_factor": args.aug_factor, "seed": args.seed, "device": args.device,
+                "calibration": calibration, "calibration_parameter": parameter,
                 "pixel_metrics_resolution": config.image_size, "au_pro_fpr_limit": 0.3,
                 "inspector_version": __version__, "elapsed_seconds": time.time() - started}
     if args.out:
@@ -252,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", "-o", default=None, help="results file (.json or .csv)")
     evaluate.add_argument("--sweep", action="store_true",
                           help="research sweep over seed 003's hyper-parameter grids for the classic detectors")
+    evaluate.add_argument("--calibration", choices=["quantile", "sigma"], default="sigma",
+                          help="working point set from train/good as fit sets it (default sigma)")
+    evaluate.add_argument("--calibration-parameter", type=float, default=None,
+                          help="quantile (default 0.99) or k for mean + k*sigma (default 3)")
     evaluate.add_argument("--quiet", "-q", action="store_true")
     try:
         from inspector.cli.protocols import add_protocol_arguments

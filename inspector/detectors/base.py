@@ -66,6 +66,46 @@ class Detector(ABC):
             params[name] = list(value) if isinstance(value, tuple) else value
         return params
 
+    #: Parameters that must be whole numbers >= 1 (checked by `validate_params`).
+    positive_int_params: ClassVar[tuple[str, ...]] = ()
+
+    def validate_params(self) -> "Detector":
+        """Refuse bad parameter values with one clear line, before any image is loaded: each value
+        must have the type of its default (an int where the default is an int, and so on), the
+        `positive_int_params` must be >= 1, then the detector's own `_validate_params` runs."""
+        import inspect as _inspect
+
+        label = self.display_name or self.name
+        for klass in type(self).__mro__:
+            if klass is object or "__init__" not in vars(klass):
+                continue
+            for p in _inspect.signature(klass.__init__).parameters.values():
+                if p.name == "self" or p.default is p.empty or p.default is None:
+                    continue
+                value = getattr(self, p.name, p.default)
+                expected = type(p.default)
+                if expected is bool:
+                    ok = isinstance(value, bool)
+                elif expected is int:
+                    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                elif expected is float:
+                    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
+                elif expected is tuple:
+                    ok = isinstance(value, (tuple, list))
+                else:
+                    ok = isinstance(value, expected)
+                if not ok:
+                    raise InspectorError(f"{label} parameter {p.name} must be a {expected.__name__}"
+                                         f"{' (finite)' if expected is float else ''}, got {value!r}.")
+        for name in self.positive_int_params:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InspectorError(f"{label} parameter {name} must be at least 1, got {value}.")
+        check = getattr(self, "_validate_params", None)
+        if check is not None:
+            check()
+        return self
+
     # -- the interface ------------------------------------------------------------------------
     @abstractmethod
     def fit(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> "Detector":
@@ -142,6 +182,10 @@ class Detector(ABC):
                 raise InspectorError(
                     f"{folder / 'detector.npz'}: array '{key}' has shape {list(arrays[key].shape)}, expected {shape}."
                 )
+        for key, array in arrays.items():
+            if np.issubdtype(array.dtype, np.number) and not np.all(np.isfinite(array)):
+                raise InspectorError(f"{folder / 'detector.npz'}: array '{key}' holds NaN or infinite values; "
+                                     "the model is damaged and is refused.")
         detector = create_detector(meta["detector"], **meta.get("params", {}))
         if cls is not Detector and not isinstance(detector, cls):
             raise InspectorError(f"{folder} holds a {meta['detector']} detector, not {cls.name}.")

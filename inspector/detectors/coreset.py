@@ -16,8 +16,7 @@ coreset of 160 000 patches take seconds instead of the half hour of a plain impl
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -203,23 +202,9 @@ def greedy_coreset(features: np.ndarray, n_select: int, projection_dim: int = DE
     n = len(features)
     if not 1 <= n_select <= n:
         raise InspectorError(f"Cannot select {n_select} of {n} points.")
-    with single_thread(device):
-        return _greedy_coreset(features, n_select, projection_dim, seed, device, block_size, reporter, stage)
-
-
-@contextmanager
-def single_thread(device: torch.device | str = "cpu") -> Iterator[None]:
-    """Run torch on one CPU thread: the greedy loop is thousands of small ops, and waking a
-    thread pool for each costs far more than it saves (40x slower on a busy 2-core machine)."""
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    # torch's global thread count is never changed here: switching it mid-process breaks oneMKL's
+    # batched solver for every later fit (PaDiM after PatchCore failed with lu_solve pivot errors).
+    return _greedy_coreset(features, n_select, projection_dim, seed, device, block_size, reporter, stage)
 
 
 def _greedy_coreset(features: np.ndarray, n_select: int, projection_dim: int, seed: int,

@@ -14,8 +14,9 @@ from inspector.types import InspectorError
 COVARIANCES = ("ledoit", "empirical")
 
 
-def fit_gaussians(samples: np.ndarray, covariance: str = "ledoit") -> tuple[np.ndarray, np.ndarray]:
-    """Fit L Gaussians to samples (L, N, d). Returns means (L, d) and precisions (L, d, d), float32.
+def fit_gaussians(samples: np.ndarray, covariance: str = "ledoit", dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Fit L Gaussians to samples (L, N, d). Returns means (L, d) and precisions (L, d, d) in `dtype`
+    (computed in float64; Mahalanobis keeps float64, where N near d makes float32 drift).
 
     Empirical covariance uses the pseudo-inverse when it is singular (N <= d), as scikit-learn does.
     """
@@ -33,7 +34,7 @@ def fit_gaussians(samples: np.ndarray, covariance: str = "ledoit") -> tuple[np.n
         precision = torch.linalg.inv(cov)
     else:
         precision = torch.linalg.pinv(cov, hermitian=True)
-    return np.ascontiguousarray(means.float().numpy()), np.ascontiguousarray(precision.float().numpy())
+    return np.ascontiguousarray(means.numpy(), dtype=dtype), np.ascontiguousarray(precision.numpy(), dtype=dtype)
 
 
 def _ledoit_wolf_shrink(centred: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
@@ -54,11 +55,11 @@ def _ledoit_wolf_shrink(centred: torch.Tensor, cov: torch.Tensor) -> torch.Tenso
 
 def mahalanobis_distances(samples: np.ndarray, means: np.ndarray, precisions: np.ndarray, chunk: int = 64) -> np.ndarray:
     """Distances (M, L) of samples (M, L, d) to L Gaussians, chunked over M to bound memory."""
-    mean_t = torch.from_numpy(means)
+    mean_t = torch.from_numpy(np.ascontiguousarray(means, dtype=precisions.dtype))
     prec_t = torch.from_numpy(precisions)
     out = np.empty(samples.shape[:2], dtype=np.float64)
     for start in range(0, len(samples), chunk):
-        diff = torch.from_numpy(np.ascontiguousarray(samples[start:start + chunk], dtype=np.float32)) - mean_t[None]
+        diff = torch.from_numpy(np.ascontiguousarray(samples[start:start + chunk], dtype=precisions.dtype)) - mean_t[None]
         # (m, L, d) x (L, d, d) -> (m, L, d), then row-wise dot with diff
         left = torch.einsum("mld,lde->mle", diff, prec_t)
         sq = (left * diff).sum(dim=2).clamp_min(0.0)

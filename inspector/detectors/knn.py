@@ -42,6 +42,7 @@ class KNNDetector(Detector):
     name = "knn"
     display_name = "KNN (DN2)"
     localizes = False
+    positive_int_params = ("k",)
 
     def __init__(self, k: int = 1, layers: tuple[int, ...] = POOLED_LAYERS) -> None:
         super().__init__(layers)

@@ -37,7 +37,7 @@ class MahalanobisDetector(Detector):
         pooled = global_average_pool(features.select(self.layers))
         for index, level in enumerate(pooled):
             reporter.report("fit", index, len(pooled), f"Covariance of level {index + 1}/{len(pooled)}")
-            mean, precision = fit_gaussians(level[None], self.covariance)
+            mean, precision = fit_gaussians(level[None], self.covariance, np.float64)
             self.means_.append(mean[0])
             self.precisions_.append(precision[0])
         reporter.report("fit", len(pooled), len(pooled))
@@ -75,8 +75,8 @@ class MahalanobisDetector(Detector):
         levels = int(state["levels"])
         if levels != len(self.layers):
             raise ValueError(f"{levels} stored levels for {len(self.layers)} layers")
-        self.means_ = [arrays[f"mean_{i}"].astype(np.float32) for i in range(levels)]
-        self.precisions_ = [arrays[f"precision_{i}"].astype(np.float32) for i in range(levels)]
+        self.means_ = [arrays[f"mean_{i}"].astype(np.float64) for i in range(levels)]
+        self.precisions_ = [arrays[f"precision_{i}"].astype(np.float64) for i in range(levels)]
         for mean, precision in zip(self.means_, self.precisions_):
             if mean.ndim != 1 or precision.shape != (len(mean), len(mean)):
                 raise ValueError(f"mean {mean.shape} and precision {precision.shape} do not match")

@@ -41,6 +41,7 @@ class PaDiMDetector(Detector):
     name = "padim"
     display_name = "PaDiM"
     localizes = True
+    positive_int_params = ("n_features",)
 
     def __init__(self, n_features: int = 200, covariance: str = "ledoit", sigma: float = DEFAULT_SIGMA,
                  seed: int = 0, layers: tuple[int, ...] = POOLED_LAYERS) -> None:

@@ -17,7 +17,7 @@ the patch scores on their grid, bilinearly upsampled to the input and Gaussian-s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import faiss
 import numpy as np
@@ -96,6 +96,7 @@ class PatchCore(Detector):
     name = "patchcore"
     display_name = "PatchCore"
     localizes = True
+    positive_int_params = ("projection_dim", "score_neighbors", "reweight_neighbors", "nprobe")
 
     def __init__(self, layers: tuple[int, ...] = MID_LEVEL_LAYERS, feature_dim: Optional[int] = DEFAULT_FEATURE_DIM,
                  coreset_ratio: float = 0.1, sampler: str = "greedy",
@@ -158,49 +159,92 @@ class PatchCore(Detector):
         return self
 
     # -- score ----------------------------------------------------------------------------------
-    def patch_scores(self, features: FeatureMaps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-patch scores (n, h, w), the nearest bank index per patch (n, h*w) and the features."""
+    def patch_scores(self, features: FeatureMaps, exclude: Optional[np.ndarray] = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-patch scores (n, h, w), the nearest bank index per patch (n, h*w) and the features.
+
+        `exclude`: memory-bank ids to leave out of the search (leave-one-image-out calibration).
+        """
         self._check_fitted()
         self._check_features(features)
         check_level_channels(self.level_channels_, features, self.layers, "PatchCore")
         patches, grid = patch_features(features, self.layers, self.feature_dim)
-        k = min(int(self.score_neighbors), self.index_.ntotal)
-        distances, neighbours = self._search(patches, k)
+        k = min(int(self.score_neighbors), self.index_.ntotal - (0 if exclude is None else len(exclude)))
+        distances, neighbours = self._search(patches, k, exclude)
         distances = np.sqrt(np.maximum(distances, 0.0))  # faiss returns squared L2
         scores = distances.mean(axis=1).reshape(len(features), grid.height, grid.width)
         nearest = neighbours[:, 0].reshape(len(features), grid.patches_per_image)
         return scores, nearest, patches.reshape(len(features), grid.patches_per_image, grid.dim)
 
-    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest memory-bank features; IVF queries whose probed lists held fewer than k are
-        searched again over every list, so no result is ever missing."""
-        distances, neighbours = self.index_.search(queries, k)
+    def _search(self, queries: np.ndarray, k: int, exclude: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest memory-bank features (never one of the `exclude` ids); IVF queries whose
+        probed lists held fewer than k are searched again over every list, so no result is missing."""
+        if k < 1:
+            raise InspectorError("PatchCore: no memory-bank feature is left to compare with.")
+        selector = None
+        if exclude is not None and len(exclude):
+            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
+        if selector is None:
+            distances, neighbours = self.index_.search(queries, k)
+        elif isinstance(self.index_, faiss.IndexIVF):
+            distances, neighbours = self.index_.search(queries, k, params=faiss.SearchParametersIVF(
+                sel=selector, nprobe=self.index_.nprobe))
+        else:
+            distances, neighbours = self.index_.search(queries, k, params=faiss.SearchParameters(sel=selector))
         missing = np.any(neighbours < 0, axis=1)
         if missing.any() and isinstance(self.index_, faiss.IndexIVF):
-            params = faiss.SearchParametersIVF(nprobe=self.index_.nlist)
+            params = faiss.SearchParametersIVF(nprobe=self.index_.nlist, sel=selector)
             distances[missing], neighbours[missing] = self.index_.search(
                 np.ascontiguousarray(queries[missing]), k, params=params)
         return distances, neighbours
 
     def score(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> ScoreResult:
+        return self._score(features, reporter)
+
+    def bank_images(self, training_groups: np.ndarray) -> np.ndarray:
+        """The training image (group) each memory-bank feature came from, given one group id per
+        image of the features this detector was fitted on (augmented copies share their source's)."""
+        self._check_fitted()
+        groups = np.asarray(training_groups, dtype=np.int64)
+        if len(groups) * self.grid_.patches_per_image != self.n_train_patches_:
+            raise InspectorError(f"PatchCore: {len(groups)} group ids given for a fit on "
+                                 f"{self.n_train_patches_ // self.grid_.patches_per_image} images.")
+        return groups[self.coreset_indices_ // self.grid_.patches_per_image]
+
+    def leave_one_out_scores(self, features: FeatureMaps, groups: Sequence[int], training_groups: np.ndarray,
+                             reporter: Optional[Reporter] = None) -> np.ndarray:
+        """Score each training image against the memory bank without its own patches (nor those of
+        its augmented copies): the score an unseen good image of the same kind would get, at the cost
+        of one scoring pass and no refit. `groups[i]` is image i's group in `training_groups`."""
+        bank_groups = self.bank_images(training_groups)
+        groups = np.asarray(groups, dtype=np.int64)
+        if len(groups) != len(features):
+            raise InspectorError("PatchCore: one group id per scored image is needed.")
+        excluded = [np.flatnonzero(bank_groups == g) for g in groups]
+        return self._score(features, reporter, excluded).image_scores
+
+    def _score(self, features: FeatureMaps, reporter: Optional[Reporter] = None,
+               excluded: Optional[list[np.ndarray]] = None) -> ScoreResult:
         self._check_fitted()
         self._check_features(features)
         reporter = as_reporter(reporter)
         n = len(features)
         image_scores = np.empty(n, dtype=np.float64)
         maps = np.empty((n, int(features.input_size[0]), int(features.input_size[1])), dtype=np.float32)
-        b = min(int(self.reweight_neighbors), self.index_.ntotal)
-        for start in range(0, n, _SCORE_CHUNK):
+        step = _SCORE_CHUNK if excluded is None else 1  # an exclusion list is per image
+        for start in range(0, n, step):
             reporter.report("score", start, n, "PatchCore: nearest-neighbour search")
-            chunk = features.subset(slice(start, start + _SCORE_CHUNK))
-            scores, nearest, patches = self.patch_scores(chunk)
+            chunk = features.subset(slice(start, start + step))
+            exclude = None if excluded is None else excluded[start]
+            b = min(int(self.reweight_neighbors), self.index_.ntotal - (0 if exclude is None else len(exclude)))
+            scores, nearest, patches = self.patch_scores(chunk, exclude)
             flat_scores = scores.reshape(len(chunk), -1)
             worst = np.argmax(flat_scores, axis=1)
             rows = np.arange(len(chunk))
             test_star = patches[rows, worst]
             bank_star = self.memory_bank_[nearest[rows, worst]]
             if b > 1:
-                _, support = self._search(np.ascontiguousarray(bank_star), b)
+                _, support = self._search(np.ascontiguousarray(bank_star), b, exclude)
                 for i in range(len(chunk)):
                     ids = support[i][support[i] >= 0]
                     _, image_scores[start + i] = reweighted_image_score(test_star[i], bank_star[i], self.memory_bank_[ids])
@@ -255,5 +299,8 @@ class PatchCore(Detector):
                 f"{self._bank_size} of dimension {self.grid_.dim}.")
         if isinstance(index, faiss.IndexIVF):
             index.nprobe = min(int(self.nprobe), index.nlist)
+        bank = _bank_of(index)
+        if not np.all(np.isfinite(bank)):
+            raise InspectorError(f"{path} holds NaN or infinite features; the model is damaged and is refused.")
         self.index_ = index
-        self.memory_bank_ = _bank_of(index)
+        self.memory_bank_ = bank

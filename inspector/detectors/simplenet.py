@@ -78,6 +78,7 @@ class SimpleNet(Detector):
     name = "simplenet"
     display_name = "SimpleNet"
     localizes = True
+    positive_int_params = ("epochs", "batch_size")
 
     def __init__(self, layers: tuple[int, ...] = MID_LEVEL_LAYERS, feature_dim: Optional[int] = None,
                  epochs: int = DEFAULT_EPOCHS, batch_size: int = 4, noise_std: float = 0.015,
@@ -275,6 +276,9 @@ class SimpleNet(Detector):
             raise InspectorError(f"Missing file: {path}") from exc
         except Exception as exc:  # safetensors raises its own error types on damaged files
             raise InspectorError(f"Damaged weights file {path}: {exc}") from exc
+        for name, tensor in tensors.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise InspectorError(f"{path}: '{name}' holds NaN or infinite values; the model is damaged and is refused.")
         adaptor = build_adaptor(self.grid_.dim)
         discriminator = build_discriminator(self.grid_.dim, self.hidden_)
         try:

@@ -110,6 +110,19 @@ def f1_optimal_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float,
     return float(thresholds[best]), float(f1[best])
 
 
+def working_point_rates(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """What a station sees at one working point: the share of good parts rejected (false-reject
+    rate) and of defective parts caught (recall). A non-finite score is an ERROR verdict: it is
+    never passed, so it counts as rejected for good parts and as caught for defects."""
+    labels = np.asarray(labels).astype(int).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    _check_binary(labels, "working-point rates")
+    rejected = ~np.isfinite(scores) | (np.nan_to_num(scores, nan=np.inf) >= threshold)
+    return {"false_reject_rate": float(rejected[labels == 0].mean()),
+            "defect_recall": float(rejected[labels == 1].mean()),
+            "n_good": int((labels == 0).sum()), "n_defective": int((labels == 1).sum())}
+
+
 def area_under_auc_percent(fractions: np.ndarray, aucs: np.ndarray) -> float:
     """Seed 000's "area under the AUC-percent curve": AUC as a function of the fraction of the
     training set used, integrated (trapezoid) and divided by the span of fractions, so a constant

@@ -13,10 +13,13 @@ from typing import Any, Optional
 import numpy as np
 
 from inspector.detectors.registry import create_detector
-from inspector.evaluation.metrics import au_pro, f1_optimal_threshold, image_auroc, pixel_auroc
+from inspector.evaluation.metrics import (au_pro, f1_optimal_threshold, image_auroc, pixel_auroc,
+                                          working_point_rates)
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.maps import FeatureMaps
 from inspector.io.datasets import Category, iter_images
+from inspector.pipeline import FitSettings, nominal_scores
+from inspector.threshold import calibrate
 from inspector.types import InspectorError, Reporter, as_reporter
 
 
@@ -33,8 +36,13 @@ class DetectorSpec:
 
 def evaluate_category(category: Category, detectors: list[DetectorSpec], config: FeatureConfig,
                       policy: Optional[dict] = None, aug_factor: int = 0, seed: int = 0, device: str = "auto",
-                      reporter: Optional[Reporter] = None) -> list[dict[str, Any]]:
-    """Fit each detector on train/good (plus augmented copies) and score the test set."""
+                      reporter: Optional[Reporter] = None, calibration: str = "sigma",
+                      calibration_parameter: float = 3.0) -> list[dict[str, Any]]:
+    """Fit each detector on train/good (plus augmented copies) and score the test set.
+
+    Next to the ranking metrics, each detector's working point is calibrated on train/good exactly
+    as `inspector fit` does (`pipeline.nominal_scores`), and the false-reject rate on the good test
+    images and the defect recall at that threshold are reported."""
     reporter = as_reporter(reporter)
     if not category.test:
         raise InspectorError(f"{category.root} has no test images to evaluate on.")
@@ -44,6 +52,7 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
     extractor = get_extractor(config, device)
     started = time.perf_counter()
     train = extractor.extract(iter_images(category.train), layers, reporter, total=len(category.train))
+    originals, augmented = train, None
     if aug_factor > 0 and policy is not None:
         from inspector.augment.engine import iter_augmented_copies
         from inspector.augment.policy import AugmentationPolicy
@@ -55,6 +64,8 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
 
         augmented = extractor.extract(copies(), layers, reporter, total=len(category.train) * aug_factor)
         train = FeatureMaps.concatenate([train, augmented])
+    else:
+        aug_factor = 0
     test = extractor.extract(iter_images(category.test), layers, reporter, total=len(category.test))
     encode_seconds = time.perf_counter() - started
     size = config.image_size
@@ -68,9 +79,19 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
         result = detector.score(test, reporter)
         t2 = time.perf_counter()
         threshold, f1 = f1_optimal_threshold(labels, result.image_scores)
+        settings = FitSettings(backbone=config.backbone, image_size=config.image_size, detector=spec.name,
+                               detector_params=dict(spec.params), policy=policy if aug_factor else None,
+                               aug_factor=aug_factor, calibration=calibration,
+                               calibration_parameter=calibration_parameter, seed=seed, device=device,
+                               weights_file=config.weights_file)
+        reporter.report("evaluate", index, len(instances), f"Calibrating {spec.label}")
+        nominal, source = nominal_scores(settings, detector, originals, augmented, reporter)
+        working_point = calibrate(nominal, calibration, calibration_parameter)
+        point = working_point_rates(labels, result.image_scores, working_point)
         row: dict[str, Any] = {
             "detector": spec.label, "image_auroc": image_auroc(labels, result.image_scores),
             "f1_max": f1, "f1_threshold": threshold, "pixel_auroc": None, "au_pro": None,
+            "working_point": working_point, **point, "calibration_source": source,
             "fit_seconds": t1 - t0, "score_seconds_per_image": (t2 - t1) / len(category.test),
             "n_train_features": len(train), "params": detector.get_params(),
         }

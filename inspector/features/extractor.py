@@ -1,15 +1,16 @@
 """Batched, bounded-memory extraction of multi-level feature maps from a frozen backbone."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 
 from inspector.features.backbones import DEFAULT_BACKBONE, build_backbone, stage_modules
 from inspector.features.maps import FeatureMaps
+from inspector.features.preprocess import PREPROCESSING_V1, check_preprocessing, to_backbone_input
 from inspector.types import InspectorError, Reporter, as_reporter
 
 
@@ -38,10 +39,12 @@ class FeatureConfig:
     weights_file: Optional[str] = None
 
     def to_json(self) -> dict:
-        return {"backbone": self.backbone, "image_size": self.image_size, "weights_file": self.weights_file}
+        return {"backbone": self.backbone, "image_size": self.image_size, "weights_file": self.weights_file,
+                "preprocessing": dict(PREPROCESSING_V1)}
 
     @classmethod
     def from_json(cls, data: dict) -> "FeatureConfig":
+        check_preprocessing(data.get("preprocessing"))  # absent in 0.1.0 models: version 1, their behaviour
         return cls(str(data["backbone"]), int(data["image_size"]), data.get("weights_file"))
 
 
@@ -63,6 +66,7 @@ class FeatureExtractor:
         self.config = config
         self.device = pick_device(device)
         self.batch_size = max(1, int(batch_size))
+        self._lock = threading.Lock()  # one forward pass at a time on the shared backbone
         self.model, self.spec = build_backbone(config.backbone, config.weights_file)
         self.model.to(self.device)
         self.stages = stage_modules(self.model)
@@ -75,15 +79,16 @@ class FeatureExtractor:
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """RGB uint8 (H, W, 3) -> float32 (3, S, S) in [0, 1], resized with area interpolation."""
-        size = self.config.image_size
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise InspectorError(f"Expected an RGB uint8 image, got shape {image.shape} and dtype {image.dtype}.")
-        shrink = image.shape[0] > size or image.shape[1] > size
-        resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        return np.ascontiguousarray(resized.transpose(2, 0, 1), dtype=np.float32) / 255.0
+        return to_backbone_input(image, self.config.image_size)
+
+    def _forward(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
+        # The hooks live on the shared backbone: two threads (a GUI fit and an inspection) must
+        # never interleave them, or one batch's features land in the other's capture.
+        with self._lock:
+            return self._forward_locked(batch, layers)
 
     @torch.inference_mode()
-    def _forward(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
+    def _forward_locked(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
         captured: dict[int, torch.Tensor] = {}
         deepest = max(layers)
         handles = []
@@ -152,11 +157,13 @@ class FeatureExtractor:
 
 
 _EXTRACTOR_CACHE: dict[tuple, FeatureExtractor] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def get_extractor(config: FeatureConfig, device: str = "auto") -> FeatureExtractor:
     """A shared extractor per (config, device): building a backbone costs about a second."""
     key = (config, device)
-    if key not in _EXTRACTOR_CACHE:
-        _EXTRACTOR_CACHE[key] = FeatureExtractor(config, device)
-    return _EXTRACTOR_CACHE[key]
+    with _CACHE_LOCK:  # two threads asking at once must share one backbone, not build two
+        if key not in _EXTRACTOR_CACHE:
+            _EXTRACTOR_CACHE[key] = FeatureExtractor(config, device)
+        return _EXTRACTOR_CACHE[key]

@@ -111,3 +111,17 @@ def test_tampered_model_files_are_refused(rng, tmp_path):
     np.savez(tmp_path / "m" / "detector.npz", mean_0=np.zeros(8))
     with pytest.raises(InspectorError, match="lacks"):
         Detector.load(tmp_path / "m")
+
+
+def test_empirical_mahalanobis_matches_scikit_learn_when_samples_are_near_the_dimension():
+    """Seed 000's regime: N close to d. Distances must agree with scikit-learn (float64)."""
+    rng = np.random.default_rng(0)
+    d, n = 100, 104
+    scale = np.logspace(0, 2, d)  # an ill-conditioned covariance, as real features have
+    train = rng.normal(size=(n, d)) * scale
+    test = rng.normal(size=(10, d)) * scale
+    maps = lambda x: FeatureMaps({3: x.astype(np.float32)[:, :, None, None]}, (8, 8))  # noqa: E731
+    detector = create_detector("mahalanobis", layers=(3,), covariance="empirical").fit(maps(train))
+    reference = np.sqrt(EmpiricalCovariance().fit(train.astype(np.float32).astype(np.float64)).mahalanobis(
+        test.astype(np.float32).astype(np.float64)))
+    np.testing.assert_allclose(detector.score(maps(test)).image_scores, reference, rtol=1e-6)

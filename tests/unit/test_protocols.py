@@ -261,7 +261,7 @@ def test_cli_refuses_a_file_as_output_folder(category, tmp_path, fake_extractor)
 
 
 def test_protocol_arguments_fit_the_evaluate_parser(category):
-    main_cli = pytest.importorskip("inspector.cli.main")
+    import inspector.cli.main as main_cli
     args = main_cli.build_parser().parse_args(
         ["evaluate", str(category), "--protocol", "pollution", "--refinement-ratios", "0,0.2", "--detector", "knn:k=5",
          "--refine-detector", "mahalanobis"])

@@ -15,11 +15,39 @@ def test_quantile_and_sigma_calibration():
     assert calibrate(scores, "sigma", 2.0) == pytest.approx(scores.mean() + 2 * scores.std(ddof=1))
 
 
-def test_chi_square_calibration_sums_level_quantiles():
-    value = calibrate([], "chi2", 0.99, chi2_dofs=[4, 9])
-    assert value == pytest.approx(np.sqrt(stats.chi2.ppf(0.99, 4)) + np.sqrt(stats.chi2.ppf(0.99, 9)))
-    with pytest.raises(InspectorError, match="Mahalanobis"):
-        calibrate([1.0], "chi2", 0.99)
+def test_chi_square_calibration_is_refused_because_its_claim_fails_in_simulation():
+    """Why chi2 was removed: on ideal Gaussian features, a Mahalanobis model fitted on 20 images
+    rejects several times the false-reject rate the population chi-square quantile claims."""
+    from inspector.detectors import create_detector
+    from inspector.features.maps import FeatureMaps
+
+    rng = np.random.default_rng(0)
+    dims, claimed = 8, 0.03
+    train = FeatureMaps({3: rng.normal(size=(20, dims, 1, 1)).astype(np.float32)}, (8, 8))
+    test = FeatureMaps({3: rng.normal(size=(4000, dims, 1, 1)).astype(np.float32)}, (8, 8))
+    detector = create_detector("mahalanobis", layers=(3,), covariance="empirical").fit(train)
+    population_threshold = np.sqrt(stats.chi2.ppf(1 - claimed, dims))
+    false_rejects = np.mean(detector.score(test).image_scores >= population_threshold)
+    assert false_rejects > 2 * claimed
+    with pytest.raises(InspectorError, match="removed"):
+        calibrate([1.0, 2.0], "chi2", 0.99)
+
+
+def test_cross_validated_sigma_calibration_holds_its_rate_in_simulation():
+    """The replacement: mean + 3 sigma of cross-validated good scores keeps false rejects low."""
+    from inspector.detectors import create_detector
+    from inspector.features.maps import FeatureMaps
+
+    rng = np.random.default_rng(1)
+    good = rng.normal(size=(40, 8, 1, 1)).astype(np.float32)
+    folds = np.arange(40) % 5
+    nominal = np.empty(40)
+    for fold in range(5):
+        model = create_detector("mahalanobis", layers=(3,)).fit(FeatureMaps({3: good[folds != fold]}, (8, 8)))
+        nominal[folds == fold] = model.score(FeatureMaps({3: good[folds == fold]}, (8, 8))).image_scores
+    final = create_detector("mahalanobis", layers=(3,)).fit(FeatureMaps({3: good}, (8, 8)))
+    fresh = final.score(FeatureMaps({3: rng.normal(size=(4000, 8, 1, 1)).astype(np.float32)}, (8, 8))).image_scores
+    assert np.mean(fresh >= calibrate(nominal, "sigma", 3.0)) <= 0.03
 
 
 def test_bad_parameters_are_refused():

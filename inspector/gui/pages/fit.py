@@ -33,7 +33,6 @@ HIDDEN_PARAMS = {"layers", "seed", "device"}  # device follows "Run on"
 CALIBRATIONS = {
     "sigma": ("mean + k x sigma of good scores", 3.0, 0.0, 10.0, 0.1),
     "quantile": ("quantile of good scores", 0.99, 0.5, 1.0, 0.005),
-    "chi2": ("chi-square quantile (Mahalanobis only)", 0.999, 0.5, 0.999999, 0.001),
 }
 
 
@@ -291,11 +290,6 @@ class FitPage(QWidget):
     def _on_detector(self, *_args) -> None:
         cls = self.detector_classes[self.detector.currentData()]
         self.params.set_detector(cls)
-        chi2 = self.calibration.findData("chi2")
-        supports_chi2 = getattr(cls, "chi_square_dof", None) is not None or cls.name == "mahalanobis"
-        self.calibration.model().item(chi2).setEnabled(supports_chi2)
-        if not supports_chi2 and self.calibration.currentData() == "chi2":
-            self.calibration.setCurrentIndex(self.calibration.findData("sigma"))
 
     def _on_calibration(self, *_args) -> None:
         _label, default, low, high, step = CALIBRATIONS[self.calibration.currentData()]
@@ -303,8 +297,7 @@ class FitPage(QWidget):
         self.calibration_parameter.setSingleStep(step)
         self.calibration_parameter.setValue(default)
         self.calibration_parameter.setToolTip({"sigma": "k: the threshold is mean + k standard deviations",
-                                               "quantile": "share of good parts that should pass (e.g. 0.99)",
-                                               "chi2": "chi-square quantile"}[self.calibration.currentData()])
+                                               "quantile": "share of good parts that should pass (e.g. 0.99)"}[self.calibration.currentData()])
 
     def _detect_device(self, *_args) -> None:
         preference = self.device.currentData()
@@ -507,7 +500,7 @@ class FitPage(QWidget):
             images = []
             for index, path in enumerate(paths):
                 reporter.report("load", index, len(paths), f"Loading {path.name}")
-                images.append(load_image(path, max_side=1024))
+                images.append(load_image(path))  # same loader and size limit as inspection
             reporter.report("load", len(paths), len(paths), f"{len(paths)} image(s) loaded")
             result = fit_model(images, settings, reporter, names=names)
             reporter.report("save", 0, 1, "Saving the model")
