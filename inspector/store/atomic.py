@@ -198,6 +198,10 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise InspectorError(f"Missing file: {path}")
+    if zipfile.is_zipfile(path):
+        from inspector.store.binary_formats import check_npz
+
+        check_npz(path)  # declared shapes and dtypes against the stored bytes, before any allocation
     try:
         data = np.load(path, allow_pickle=False)
     except ValueError as exc:  # numpy's refusal to unpickle, or a malformed header
