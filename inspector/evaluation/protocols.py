@@ -290,7 +290,7 @@ def _layers_for(specs: Sequence[DetectorSpec]) -> tuple[int, ...]:
 
 def _evaluate(detector_spec: DetectorSpec, train: FeatureMaps, test: FeatureMaps, labels: np.ndarray,
               masks: Optional[np.ndarray], reporter: Reporter) -> dict[str, Any]:
-    from inspector.evaluation.metrics import au_pro, image_auroc
+    from inspector.evaluation.metrics import au_iou, au_pro, image_auroc
 
     detector = detector_spec.create()
     start = time.perf_counter()
@@ -301,7 +301,9 @@ def _evaluate(detector_spec: DetectorSpec, train: FeatureMaps, test: FeatureMaps
     out: dict[str, Any] = {"auroc": image_auroc(labels, result.image_scores), "n_fit": len(train),
                            "fit_seconds": round(fit_seconds, 4)}
     if masks is not None:
-        out["au_pro"] = au_pro(masks, result.maps) if result.maps is not None and masks.any() else None
+        usable = result.maps is not None and masks.any()
+        out["au_pro"] = au_pro(masks, result.maps) if usable else None
+        out["au_iou"] = au_iou(masks, result.maps) if usable else None
     return out
 
 
@@ -463,7 +465,7 @@ def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def _low_data_areas(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from inspector.evaluation.metrics import area_under_auc_percent
+    from inspector.evaluation.lowdata_area import area_under_auc_percent, normalised_area_under_auc_percent
 
     areas = []
     for (detector, factor), members in _group(summary, ["detector", "factor"]).items():
@@ -474,6 +476,7 @@ def _low_data_areas(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
         aucs = np.array([m["auroc_mean"] for m in members])
         areas.append({"detector": detector, "factor": factor,
                       "area_under_auc_percent": area_under_auc_percent(fractions, aucs),
+                      "normalised_area_under_auc_percent": normalised_area_under_auc_percent(fractions, aucs),
                       "fraction_min": float(fractions.min()), "fraction_max": float(fractions.max()),
                       "sizes": len(members)})
     return areas
@@ -687,18 +690,18 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
     for row in rows:
         row.pop("features", None)
     robustness = _summarise([r for r in rows if r["protocol"] == "pollution"], ["detector", "pollution"],
-                            ["auroc", "au_pro"])
+                            ["auroc", "au_pro", "au_iou"])
     refinement = _summarise([r for r in rows if r["protocol"] == "refinement"],
                             ["detector", "refiner", "method", "refinement"],
-                            ["auroc", "au_pro", "precision", "recall", "f1"])
+                            ["auroc", "au_pro", "au_iou", "precision", "recall", "f1"])
     files = [out / "pollution_cells.csv", out / "pollution_robustness.csv", out / "refinement.csv"]
     _write_csv(files[0], rows, ["protocol", "detector", "refiner", "method", "replicate", "pollution", "refinement",
-                                "auroc", "au_pro", "precision", "recall", "f1", "n_flagged", "n_polluted", "n_fit",
+                                "auroc", "au_pro", "au_iou", "precision", "recall", "f1", "n_flagged", "n_polluted", "n_fit",
                                 "fit_seconds", "splits", "seed"])
     _write_csv(files[1], robustness, ["detector", "pollution", "auroc_mean", "auroc_std", "au_pro_mean",
-                                      "au_pro_std", "n"])
+                                      "au_pro_std", "au_iou_mean", "au_iou_std", "n"])
     _write_csv(files[2], refinement, ["detector", "refiner", "method", "refinement", "auroc_mean", "auroc_std",
-                                      "au_pro_mean", "au_pro_std", "precision_mean", "recall_mean", "f1_mean",
+                                      "au_pro_mean", "au_pro_std", "au_iou_mean", "au_iou_std", "precision_mean", "recall_mean", "f1_mean",
                                       "precision_std", "recall_std", "f1_std", "n"])
     if plots:
         from inspector.evaluation.plots import plot_pollution, plot_refinement
