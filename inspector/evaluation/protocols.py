@@ -34,6 +34,7 @@ import numpy as np
 
 from inspector.augment.engine import iter_augmented_copies
 from inspector.augment.policy import AugmentationPolicy
+from inspector.evaluation.executor import ExecutorSettings, run_cells
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.maps import FeatureMaps
 from inspector.io.datasets import Category, Sample, load_category
@@ -182,6 +183,11 @@ class CellStore:
 
     def get(self, config: dict[str, Any]) -> Optional[dict[str, Any]]:
         return self._cells.get(self.key(config))
+
+    def add_once(self, config: dict[str, Any], result: dict[str, Any]) -> None:
+        """Add a cell unless it is already stored (a retried cell may report twice)."""
+        if config not in self:
+            self.add(config, result)
 
     def add(self, config: dict[str, Any], result: dict[str, Any]) -> None:
         config, result = _clean(config), _clean(result)
@@ -363,18 +369,44 @@ def _subset(n_total: int, size: int, replicate: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_total, size=size, replace=False))
 
 
+@dataclass
+class LowDataShared:
+    """What every low-data cell needs, sent once to each worker: the cached features."""
+
+    train: FeatureMaps
+    test: FeatureMaps
+    labels: np.ndarray
+    n_total: int
+    seed: int
+    specs: dict[str, DetectorSpec]
+    augmented: dict[int, FeatureMaps] = field(default_factory=dict)
+
+
+def lowdata_cell(shared: LowDataShared, cell: dict[str, Any]) -> dict[str, Any]:
+    """One low-data cell, a pure function of the shared features and the cell's settings."""
+    index = _subset(shared.n_total, cell["size"], cell["replicate"], shared.seed)
+    train = shared.train.subset(index)
+    factor = cell["factor"]
+    if factor:
+        copies = (index[:, None] * factor + np.arange(factor)[None, :]).reshape(-1)
+        train = FeatureMaps.concatenate([train, shared.augmented[factor].subset(copies)])
+    return _evaluate(shared.specs[cell["detector"]], train, shared.test, shared.labels, None, Reporter())
+
+
 def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
                  detectors: Sequence[str | DetectorSpec] = ("mahalanobis", "knn", "padim"),
                  sizes: Optional[Sequence[int]] = None, replicates: int = 5,
                  policy: Optional[AugmentationPolicy] = None, aug_factor: int | Sequence[int] = 0,
                  feature_config: FeatureConfig = FeatureConfig(), reporter: Optional[Reporter] = None,
                  seed: int = 0, device: str = "auto", cache_dir: Optional[str | os.PathLike] = "auto",
-                 include_unaugmented: bool = True, plots: bool = True) -> LowDataResult:
+                 include_unaugmented: bool = True, plots: bool = True,
+                 executor: Optional[ExecutorSettings] = None) -> LowDataResult:
     """Seed 000's low-data protocol (section 4.3); resumable. See the module docstring.
 
     Augmentation factors: 0 (no augmentation, unless `include_unaugmented` is False) and each
     of `aug_factor` when a policy is given. The full training set (size == N) is fitted once,
-    not M times, since every replicate would draw the same images.
+    not M times, since every replicate would draw the same images. `executor` says where the
+    cells run (this process by default; a process pool or a Dask cluster, see executor.py).
     """
     reporter = as_reporter(reporter)
     out = Path(out_dir)
@@ -420,28 +452,18 @@ def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
     todo = [cell for cell in plan if cell not in store]
     reporter.report("lowdata", len(plan) - len(todo), len(plan), f"{len(plan) - len(todo)} of {len(plan)} cells already done")
 
-    features: dict[str, FeatureMaps] = {}
-    augmented: dict[int, FeatureMaps] = {}
-    spec_by_label = {s.label: s for s in specs}
-    done = len(plan) - len(todo)
-    for cell in todo:
-        if "train" not in features:
-            features["train"] = encoder.encode("train", category.train)
-            features["test"] = encoder.encode("test", category.test)
-        index = _subset(n_total, cell["size"], cell["replicate"], seed)
-        train = features["train"].subset(index)
-        factor = cell["factor"]
-        if factor:
+    if todo:
+        shared = LowDataShared(train=encoder.encode("train", category.train), test=encoder.encode("test", category.test),
+                               labels=labels, n_total=n_total, seed=seed, specs={s.label: s for s in specs})
+        for factor in sorted({cell["factor"] for cell in todo if cell["factor"]}):
             assert policy is not None
-            if factor not in augmented:
-                augmented[factor] = encoder.encode_augmented(category.train, policy, factor, seed)
-            copies = (index[:, None] * factor + np.arange(factor)[None, :]).reshape(-1)
-            train = FeatureMaps.concatenate([train, augmented[factor].subset(copies)])
-        result = _evaluate(spec_by_label[cell["detector"]], train, features["test"], labels, None, reporter)
-        store.add(cell, result)
-        done += 1
-        reporter.report("lowdata", done, len(plan),
-                        f"{cell['detector']} x{factor} N={cell['size']} #{cell['replicate']}: AUROC {result['auroc']:.3f}")
+            shared.augmented[factor] = encoder.encode_augmented(category.train, policy, factor, seed)
+        stats = run_cells(lowdata_cell, shared, todo, store.add_once, executor, reporter, "lowdata",
+                          lambda c, r: f"{c['detector']} x{c['factor']} N={c['size']} #{c['replicate']}: "
+                                       f"AUROC {r['auroc']:.3f}")
+        if stats.failed:
+            reporter.report("lowdata", len(plan) - stats.failed, len(plan),
+                            f"{stats.failed} cells failed (run again to redo them): {stats.errors[0]}")
 
     rows = [{**cell, **(store.get(cell) or {})} for cell in plan]
     for row in rows:
