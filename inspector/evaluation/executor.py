@@ -121,7 +121,7 @@ def _run_dask(cell_fn, shared, cells, finished, scheduler: str, retries: int, re
         futures = {client.submit(cell_fn, shared_future, cell, retries=retries, pure=False): i
                    for i, cell in enumerate(cells)}
         try:
-            for future in as_completed(list(futures)):
+            for future in as_completed(list(futures), loop=client.loop):
                 cell = cells[futures[future]]
                 if future.status == "finished":
                     finished(cell, future.result(), None)
