@@ -81,3 +81,17 @@ def test_a_killed_worker_still_completes_every_cell_once(category, tmp_path, clu
     keys = _stored_keys(out)
     assert len(keys) == len(set(keys)) == 20  # every cell exactly once in the store
     cluster.wait_for_workers(2, timeout=30)  # the nanny restarts the killed worker
+
+
+def test_cli_runs_lowdata_on_the_scheduler(category, tmp_path, cluster, capsys):
+    from inspector.cli.protocols import main
+
+    out = tmp_path / "cli"
+    code = main([str(category), "--protocol", "lowdata", "--detector", "knn", "--sizes", "4,24", "--replicates", "2",
+                 "--image-size", "32", "--out", str(out), "--quiet", "--scheduler", cluster.scheduler_address])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "normalised_area_under_auc_percent" in printed
+    assert len(_stored_keys(out)) == 3
+    assert main([str(category), "--protocol", "lowdata", "--out", str(tmp_path / "bad"), "--quiet",
+                 "--scheduler", "localhost:1"]) == 2
