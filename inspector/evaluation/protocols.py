@@ -461,9 +461,9 @@ def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
         stats = run_cells(lowdata_cell, shared, todo, store.add_once, executor, reporter, "lowdata",
                           lambda c, r: f"{c['detector']} x{c['factor']} N={c['size']} #{c['replicate']}: "
                                        f"AUROC {r['auroc']:.3f}")
-        if stats.failed:
-            reporter.report("lowdata", len(plan) - stats.failed, len(plan),
-                            f"{stats.failed} cells failed (run again to redo them): {stats.errors[0]}")
+        if stats.failed:  # fail closed: no summary from a partial grid; finished cells stay in the store
+            raise InspectorError(f"{stats.failed} of {len(todo)} low-data cells failed (the {stats.done} that "
+                                 f"finished are kept; run again to redo the rest): {stats.errors[0]}")
 
     rows = [{**cell, **(store.get(cell) or {})} for cell in plan]
     for row in rows:

@@ -95,3 +95,14 @@ def test_cli_runs_lowdata_on_the_scheduler(category, tmp_path, cluster, capsys):
     assert len(_stored_keys(out)) == 3
     assert main([str(category), "--protocol", "lowdata", "--out", str(tmp_path / "bad"), "--quiet",
                  "--scheduler", "localhost:1"]) == 2
+
+
+def test_failing_cells_fail_closed_and_keep_the_finished_ones(category, tmp_path, cluster):
+    from inspector.types import InspectorError
+
+    out = tmp_path / "failing"
+    # k = 10 neighbours cannot be fitted on 4 images, but can on 24
+    with pytest.raises(InspectorError, match="cells failed"):
+        run_low_data(category, out, detectors=["knn:k=10"], sizes=[4, 24], replicates=2, feature_config=CONFIG,
+                     plots=False, executor=ExecutorSettings(scheduler=cluster.scheduler_address))
+    assert len(_stored_keys(out)) == 1  # the full-set cell finished and is kept for the next run
