@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from inspector import __version__
-from inspector.cli.common import (add_fit_arguments, add_model_arguments, expand_image_arguments, policy_json,
+from inspector.cli.common import (add_fit_arguments, add_model_arguments, add_runtime_argument, apply_runtime, expand_image_arguments, policy_json,
                                   settings_from_args, training_samples)
 from inspector.store.atomic import json_default
 from inspector.cli.progress import StageProgressBar
@@ -261,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--log", default=None, help="append each result to this SQLite inspection log")
     inspect.add_argument("--class-name", default="default", help="part class recorded in the log")
     inspect.add_argument("--quiet", "-q", action="store_true")
+    add_runtime_argument(inspect)
     inspect.set_defaults(handler=cmd_inspect)
 
     evaluate = verbs.add_parser("evaluate", help="fit on a category's train/good and score its labelled test set")
@@ -306,6 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        apply_runtime(args)
         return int(handler(args) or 0)
     except Cancelled:
         print("Cancelled.", file=sys.stderr)
