@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -114,7 +115,8 @@ def export_stages(model, mean: Sequence[float], std: Sequence[float], layers: Se
     axes = {"images": {0: "batch", 2: "height", 3: "width"}}
     axes.update({name: {0: "batch", 2: f"{name}_h", 3: f"{name}_w"} for name in names})
     buffer = io.BytesIO()
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice: it is chosen on purpose
         torch.onnx.export(wrapper, (torch.rand(1, 3, 224, 224),), buffer, input_names=["images"],
                           output_names=names, dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     return buffer.getvalue()
