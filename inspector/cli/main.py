@@ -91,7 +91,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from inspector.pipeline import InspectionModel
     from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
 
-    model = InspectionModel.load(args.model)
+    from inspector.features.export_onnx import is_export, load_export
+
+    model = load_export(args.model) if is_export(args.model) else InspectionModel.load(args.model)
     if args.fail is not None or args.review is not None:
         model.threshold = model.threshold.with_values(args.fail if args.fail is not None else model.threshold.fail, args.review)
     paths = expand_image_arguments(args.images)
@@ -143,6 +145,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 # -- evaluate ----------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from inspector.features.export_onnx import export_model
+
+    print(f"Exported {export_model(args.model, args.out)}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if getattr(args, "protocol", "standard") != "standard":
         from inspector.cli.protocols import run_protocol
@@ -282,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - protocols are part of the package
         pass
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    export = verbs.add_parser("export", help="write a model with its backbone as an ONNX graph (for `inspect`)")
+    export.add_argument("model", help="model folder written by `inspector fit`")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--out", "-o", required=True, help="export folder to write")
+    export.set_defaults(handler=cmd_export)
 
     demo = verbs.add_parser("demo", help="fit and inspect on the bundled demo parts")
     demo.add_argument("--out", "-o", default="inspector-demo", help="output folder (default ./inspector-demo)")

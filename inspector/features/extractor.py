@@ -117,6 +117,14 @@ class FeatureExtractor:
             return "CPU (ONNX Runtime)"
         return describe_device(self.device)
 
+    def use_graph(self, layers: Sequence[int], graph: bytes) -> None:
+        """Run `layers` through this (already verified) ONNX graph, e.g. one bundled in an export."""
+        from inspector.features.runtime_onnx import OnnxStageRunner
+
+        key = tuple(sorted(set(int(layer) for layer in layers)))
+        with self._lock:
+            self._onnx_runners[key] = OnnxStageRunner(graph, key)
+
     def _onnx_runner(self, layers: Sequence[int]):
         """The ONNX session for `layers`, or None (and torch from then on) when export fails."""
         key = tuple(layers)
