@@ -91,7 +91,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from inspector.pipeline import InspectionModel
     from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
 
-    from inspector.features.export_onnx import is_export, load_export
+    from inspector.export_onnx import is_export, load_export
 
     model = load_export(args.model) if is_export(args.model) else InspectionModel.load(args.model)
     if args.fail is not None or args.review is not None:
@@ -146,7 +146,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 # -- evaluate ----------------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
-    from inspector.features.export_onnx import export_model
+    from inspector.export_onnx import export_model
 
     print(f"Exported {export_model(args.model, args.out)}")
     return 0

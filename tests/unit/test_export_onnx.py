@@ -9,7 +9,7 @@ pytest.importorskip("onnxruntime")
 
 from inspector.cli.main import main  # noqa: E402
 from inspector.features import extractor as extractor_module  # noqa: E402
-from inspector.features.export_onnx import is_export, load_export  # noqa: E402
+from inspector.export_onnx import is_export, load_export  # noqa: E402
 from inspector.pipeline import FitSettings, fit_model  # noqa: E402
 from inspector.types import InspectorError  # noqa: E402
 from tests.conftest import make_part  # noqa: E402
