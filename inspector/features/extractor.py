@@ -13,6 +13,7 @@ import torch
 from inspector.features.backbones import DEFAULT_BACKBONE, build_backbone, resolve_weights_file, stage_modules
 from inspector.features.maps import FeatureMaps
 from inspector.features.preprocess import PREPROCESSING_V1, check_preprocessing, to_backbone_input
+from inspector.features.runtime_onnx import ONNX_THREADS
 from inspector.types import InspectorError, Reporter, as_reporter
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class FeatureExtractor:
     @property
     def device_name(self) -> str:
         if self.runtime == "onnx":
-            return "CPU (ONNX Runtime)"
+            return f"CPU (ONNX Runtime, {ONNX_THREADS} threads)"
         return describe_device(self.device)
 
     def use_graph(self, layers: Sequence[int], graph: bytes) -> None:
