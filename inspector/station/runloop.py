@@ -50,6 +50,7 @@ class RunLoop:
         self.cancel = CancelToken()
         self._paused = threading.Event()
         self._on_status = on_status
+        self.on_result: Optional[Callable[[dict], None]] = None  # e.g. the OPC UA server's last-result nodes
 
     def _set(self, state: str, reason: str = "") -> None:
         if (state, reason) != (self.status.state, self.status.reason):
@@ -100,8 +101,10 @@ class RunLoop:
 
     def _record(self, part, result) -> None:
         """Log, queue for publishing, then move the file out: a restart never judges twice."""
-        row_id = self.log.record(None, self.class_name, self.model_id, result.score, self.threshold,
-                                 result.verdict, str(part.path))
+        row_id = None
+        if result.verdict != "ERROR":  # the log keeps PASS/REVIEW/FAIL only; an ERROR still goes out
+            row_id = self.log.record(None, self.class_name, self.model_id, result.score, self.threshold,
+                                     result.verdict, str(part.path))
         payload = {"part_id": part.part_id, "verdict": result.verdict, "score": result.score,
                    "threshold": self.threshold, "class": self.class_name, "model_id": self.model_id,
                    "operator": self.status.operator, "log_id": row_id, "error": result.error,
@@ -110,3 +113,5 @@ class RunLoop:
         self.source.finish(part, ok=result.verdict != "ERROR")
         self.status.counters[result.verdict] += 1
         self.status.counters["total"] += 1
+        if self.on_result is not None:
+            self.on_result(payload)

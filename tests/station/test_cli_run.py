@@ -1,0 +1,82 @@
+"""`inspector run` as a subprocess: real mosquitto, a hot folder, SIGTERM -> clean stop, exit 0."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from inspector.cli.main import main
+from inspector.store.log import InspectionLog
+from inspector.store.project import Project
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _wait(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_run_judges_publishes_and_stops_cleanly_on_sigterm(broker, synthetic_category, tmp_path):
+    project = Project.create(tmp_path / "proj", "line 1")
+    project.add_class("widget")
+    model_id, model_dir = project.new_model_dir("widget")
+    assert main(["fit", str(synthetic_category), "--out", str(model_dir), "--detector", "knn",
+                 "--image-size", "64", "--quiet"]) == 0
+    project.set_active_model("widget", model_id)
+    project.save()
+    project.close()
+    hot = tmp_path / "hot"
+    hot.mkdir()
+
+    messages, status = [], []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="run-test-sub")
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("line1/#", qos=1)
+
+    def on_message(client, userdata, message):
+        (status if message.topic == "line1/station/status" else messages).append(json.loads(message.payload))
+
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
+                             "run", str(tmp_path / "proj"), "--class", "widget", "--source", f"hotfolder:{hot}",
+                             "--output", f"mqtt://127.0.0.1:{broker.port}/line1", "--operator", "alice"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for name in ("000.png", "001.png"):
+            shutil.copy(synthetic_category / "test" / "good" / name, hot / f"good-{name}")
+            shutil.copy(synthetic_category / "test" / "stain" / name, hot / f"stain-{name}")
+        (hot / "broken.png").write_bytes(b"not an image")
+        assert _wait(lambda: len(messages) >= 5), f"only {len(messages)} message(s)"
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0, err
+    assert "WAITING FOR PART" in err and "Stopped:" in err
+    by_part = {m["part_id"]: m for m in messages}
+    assert set(by_part) == {"good-000", "good-001", "stain-000", "stain-001", "broken"}
+    assert by_part["broken"]["verdict"] == "ERROR"
+    assert by_part["stain-000"]["verdict"] == "FAIL" and by_part["stain-001"]["verdict"] == "FAIL"
+    fitted_id = json.loads((model_dir / "model.json").read_text())["model_id"]
+    assert all(m["operator"] == "alice" and m["model_id"] == fitted_id for m in messages)
+    assert _wait(lambda: status and status[-1]["state"] == "STOPPED", 10)
+    with InspectionLog(tmp_path / "proj" / "inspections.sqlite") as log:
+        assert log.count() == 4  # ERROR parts go out on MQTT; the log keeps PASS/REVIEW/FAIL
+    assert sorted(p.name for p in (hot / "done").iterdir()) == sorted(
+        ["good-000.png", "good-001.png", "stain-000.png", "stain-001.png"])
+    assert [p.name for p in (hot / "error").iterdir()] == ["broken.png"]
+    sub.loop_stop()
