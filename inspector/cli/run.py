@@ -25,6 +25,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
                      "(repeatable)")
     run.add_argument("--operator", required=True, help="operator name recorded with every part")
     run.add_argument("--model", default=None, help="model folder to use instead of the class's current model")
+    run.add_argument("--trigger", choices=["free", "plc"], default="free",
+                     help="free: judge every part as it arrives; plc: one part per OPC UA Handshake/Trigger")
     run.add_argument("--flush-timeout", type=float, default=10.0, help="seconds to wait for the broker on stop")
     run.set_defaults(handler=cmd_run)
 
@@ -125,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             from inspector.station.opcua_server import OpcUaServer
 
             opcua_outputs.append(OpcUaServer(host, port))
+    if args.trigger == "plc" and not opcua_outputs:
+        raise InspectorError("--trigger plc needs an opcua:// output (the PLC writes Handshake/Trigger there)")
     if len(mqtt_outputs) > 1:
         raise InspectorError("only one mqtt:// output per station (they share one outbox)")
 
@@ -138,8 +142,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     loop = RunLoop(source, _predictor(model), project.log, outbox, args.class_name, model.model_id,
                    model.threshold.fail, args.operator, topic_prefix=f"{prefix}/parts", on_status=on_status)
     for server in opcua_outputs:
+        if args.trigger == "plc":
+            server.on_trigger = loop.judge_one
         server.start()
-        loop.on_result = server.publish_result
+    loop.on_result = lambda payload: [server.publish_result(payload) for server in opcua_outputs]
     for out in mqtt_outputs:
         out.start()
     stop_requested = []
@@ -152,7 +158,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Station '{args.class_name}' running model {model.model_id} for {args.operator}; Ctrl+C to stop",
           file=sys.stderr)
     try:
-        status = loop.run()
+        if args.trigger == "plc":
+            loop._set("WAITING FOR PART")
+            while not loop.cancel.cancelled:
+                time.sleep(0.1)
+            loop._set("STOPPED")
+            status = loop.status
+        else:
+            status = loop.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -50,6 +50,7 @@ class RunLoop:
         self.cancel = CancelToken()
         self._paused = threading.Event()
         self._on_status = on_status
+        self._pending: list = []  # parts polled but not yet judged in trigger mode
         self.on_result: Optional[Callable[[dict], None]] = None  # e.g. the OPC UA server's last-result nodes
 
     def _set(self, state: str, reason: str = "") -> None:
@@ -99,7 +100,27 @@ class RunLoop:
             self._set(STOPPED)
         return self.status
 
-    def _record(self, part, result) -> None:
+    def judge_one(self, timeout_s: float = 5.0) -> dict:
+        """Trigger mode (PLC handshake): judge the next part to arrive; an ERROR payload if none comes."""
+        deadline = time.monotonic() + timeout_s
+        while not self._pending and time.monotonic() < deadline and not self.cancel.cancelled:
+            self._pending.extend(self.source.poll())
+            if not self._pending:
+                time.sleep(0.02)
+        if not self._pending:
+            return {"part_id": "", "verdict": "ERROR", "score": None, "error": "no part arrived", "time": time.time()}
+        part = self._pending.pop(0)
+        self._set(RUNNING)
+        try:
+            result = next(inspect_files([part.path], self.predict))[0]
+            payload = self._record(part, result)
+        except (OSError, InspectorError) as exc:
+            self._set(ALARM, f"cannot record: {exc}")
+            return {"part_id": part.part_id, "verdict": "ERROR", "score": None, "error": str(exc), "time": time.time()}
+        self._set(WAITING)
+        return payload
+
+    def _record(self, part, result) -> dict:
         """Log, queue for publishing, then move the file out: a restart never judges twice."""
         row_id = None
         if result.verdict != "ERROR":  # the log keeps PASS/REVIEW/FAIL only; an ERROR still goes out
@@ -115,3 +136,4 @@ class RunLoop:
         self.status.counters["total"] += 1
         if self.on_result is not None:
             self.on_result(payload)
+        return payload

@@ -1,5 +1,7 @@
 """`inspector run` as a subprocess: real mosquitto, a hot folder, SIGTERM -> clean stop, exit 0."""
+import asyncio
 import json
+import socket
 import os
 import shutil
 import signal
@@ -14,6 +16,8 @@ from inspector.cli.main import main
 from inspector.store.log import InspectionLog
 from inspector.store.project import Project
 
+from asyncua import Client
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -24,6 +28,16 @@ def _wait(predicate, timeout=60.0):
             return True
         time.sleep(0.05)
     return False
+
+
+async def _opcua_counters(port):
+    async with Client(f"opc.tcp://127.0.0.1:{port}/inspector/") as client:
+        idx = await client.get_namespace_index("urn:inspector:station")
+        station = await client.nodes.objects.get_child([f"{idx}:Station"])
+        total = await (await station.get_child([f"{idx}:Counters", f"{idx}:total"])).read_value()
+        errors = await (await station.get_child([f"{idx}:Counters", f"{idx}:ERROR"])).read_value()
+        operator = await (await station.get_child([f"{idx}:Operator"])).read_value()
+        return total, errors, operator
 
 
 def test_run_judges_publishes_and_stops_cleanly_on_sigterm(broker, synthetic_category, tmp_path):
@@ -48,10 +62,14 @@ def test_run_judges_publishes_and_stops_cleanly_on_sigterm(broker, synthetic_cat
     sub.on_message = on_message
     sub.connect("127.0.0.1", broker.port)
     sub.loop_start()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        opcua_port = sock.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
                              "run", str(tmp_path / "proj"), "--class", "widget", "--source", f"hotfolder:{hot}",
-                             "--output", f"mqtt://127.0.0.1:{broker.port}/line1", "--operator", "alice"],
+                             "--output", f"mqtt://127.0.0.1:{broker.port}/line1",
+                             "--output", f"opcua://127.0.0.1:{opcua_port}", "--operator", "alice"],
                             env=env, stderr=subprocess.PIPE, text=True)
     try:
         for name in ("000.png", "001.png"):
@@ -59,6 +77,7 @@ def test_run_judges_publishes_and_stops_cleanly_on_sigterm(broker, synthetic_cat
             shutil.copy(synthetic_category / "test" / "stain" / name, hot / f"stain-{name}")
         (hot / "broken.png").write_bytes(b"not an image")
         assert _wait(lambda: len(messages) >= 5), f"only {len(messages)} message(s)"
+        assert asyncio.run(_opcua_counters(opcua_port)) == (5, 1, "alice")
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=60)
         err = proc.stderr.read()
