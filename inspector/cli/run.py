@@ -59,20 +59,21 @@ def parse_output(spec: str) -> tuple[str, str, int, str]:
     return url.scheme, url.hostname, port, url.path.strip("/") or "inspector"
 
 
-def open_source(spec: str):
+def open_source(spec: str, spool_dir: Path):
+    """The part source named by --source; camera frames are spooled as PNG files under `spool_dir`."""
     kind, _, value = spec.partition(":")
     if kind == "hotfolder" and value:
         from inspector.station.hotfolder import HotFolder
 
         return HotFolder(value)
     if kind == "genicam":
-        from inspector.station.genicam_source import GenicamSource
+        from inspector.station.frame_sources import GenicamSource
 
-        return GenicamSource(value or None)
+        return GenicamSource(value or None, spool_dir)
     if kind == "camera" and value.isdigit():
-        from inspector.station.camera_source import CameraSource
+        from inspector.station.frame_sources import CameraSource
 
-        return CameraSource(int(value))
+        return CameraSource(int(value), spool_dir)
     raise InspectorError(f"bad --source '{spec}': use hotfolder:DIR, genicam[:CTI] or camera:N")
 
 
@@ -109,9 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if part.fail_threshold is not None or part.review_threshold is not None:
         model.threshold = model.threshold.with_values(part.fail_threshold or model.threshold.fail,
                                                       part.review_threshold)
-    source = open_source(args.source)
     station_dir = project.root / ".station"
     station_dir.mkdir(exist_ok=True)
+    source = open_source(args.source, station_dir / "frames")
     outbox = Outbox(station_dir / "outbox.sqlite")
     line = StatusLine()
     mqtt_outputs, opcua_outputs = [], []
@@ -182,6 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         left = len(outbox)
         outbox.close()
         project.close()
+        if hasattr(source, "close"):
+            source.close()
     print(file=sys.stderr)
     print(f"Stopped: {dict(status.counters)}" + (f"; {left} message(s) still queued for the broker" if left else ""),
           file=sys.stderr)

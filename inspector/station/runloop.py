@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from inspector.station.frame_sources import SourceLost
 from inspector.station.hotfolder import HotFolder
 from inspector.station.inspection import CancelToken, Predictor, inspect_files
 from inspector.station.outbox import Outbox
@@ -50,6 +51,8 @@ class RunLoop:
         self.cancel = CancelToken()
         self._paused = threading.Event()
         self._on_status = on_status
+        self.retry_initial_s, self.retry_max_s = 0.5, 30.0
+        self._retry_s, self._source_lost = self.retry_initial_s, False
         self._pending: list = []  # parts polled but not yet judged in trigger mode
         self.on_result: Optional[Callable[[dict], None]] = None  # e.g. the OPC UA server's last-result nodes
 
@@ -75,7 +78,9 @@ class RunLoop:
                 self._set(PAUSED)
                 time.sleep(idle_sleep_s)
                 continue
-            parts = self.source.poll()
+            parts = self._poll_source()
+            if parts is None:
+                continue  # source lost: ALARM shown, back-off done, reconnect tried
             if not parts:
                 self._set(WAITING)
                 time.sleep(idle_sleep_s)
@@ -96,9 +101,29 @@ class RunLoop:
                 break
             if max_parts is not None and done >= max_parts:
                 break
-        if self.status.state != ALARM:
+        if self.status.state != ALARM or self._source_lost:
             self._set(STOPPED)
         return self.status
+
+    def _poll_source(self) -> Optional[list]:
+        """The source's new parts; on SourceLost: ALARM, wait (growing back-off), reconnect, None."""
+        try:
+            parts = self.source.poll()
+        except SourceLost as exc:
+            self._source_lost = True
+            self._set(ALARM, f"source lost: {exc}")
+            self.cancel.wait(self._retry_s)
+            self._retry_s = min(self._retry_s * 2, self.retry_max_s)
+            try:
+                if not self.cancel.cancelled:
+                    self.source.reconnect()
+            except SourceLost as again:
+                self._set(ALARM, f"source lost: {again}")
+            return None
+        if self._source_lost:
+            self._source_lost, self._retry_s = False, self.retry_initial_s
+            self.status.counters["reconnects"] += 1
+        return parts
 
     def judge_one(self, timeout_s: float = 5.0) -> dict:
         """Trigger mode (PLC handshake): judge the next part to arrive; an ERROR payload if none comes."""
