@@ -53,6 +53,7 @@ class RunLoop:
         self._on_status = on_status
         self.retry_initial_s, self.retry_max_s = 0.5, 30.0
         self._retry_s, self._source_lost = self.retry_initial_s, False
+        self._model_lock = threading.Lock()
         self._pending: list = []  # parts polled but not yet judged in trigger mode
         self.on_result: Optional[Callable[[dict], None]] = None  # e.g. the OPC UA server's last-result nodes
 
@@ -88,10 +89,11 @@ class RunLoop:
             self._set(RUNNING)
             by_path = {part.path: part for part in parts}
             try:
-                for batch in inspect_files(list(by_path), self.predict, cancel=self.cancel):
-                    for result in batch:
-                        self._record(by_path[result.path], result)
-                        done += 1
+                with self._model_lock:  # a model swap waits for the batch: each row names the model that judged it
+                    for batch in inspect_files(list(by_path), self.predict, cancel=self.cancel):
+                        for result in batch:
+                            self._record(by_path[result.path], result)
+                            done += 1
             except OSError as exc:
                 reason = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else f"cannot record: {exc}"
                 self._set(ALARM, reason)
@@ -104,6 +106,11 @@ class RunLoop:
         if self.status.state != ALARM or self._source_lost:
             self._set(STOPPED)
         return self.status
+
+    def swap_model(self, predict: Predictor, model_id: str, threshold: Optional[float]) -> None:
+        """Change model and/or working point between parts (see engineer.StationChanges: unlocked, logged)."""
+        with self._model_lock:
+            self.predict, self.model_id, self.threshold = predict, model_id, threshold
 
     def _poll_source(self) -> Optional[list]:
         """The source's new parts; on SourceLost: ALARM, wait (growing back-off), reconnect, None."""
@@ -137,8 +144,9 @@ class RunLoop:
         part = self._pending.pop(0)
         self._set(RUNNING)
         try:
-            result = next(inspect_files([part.path], self.predict))[0]
-            payload = self._record(part, result)
+            with self._model_lock:
+                result = next(inspect_files([part.path], self.predict))[0]
+                payload = self._record(part, result)
         except (OSError, InspectorError) as exc:
             self._set(ALARM, f"cannot record: {exc}")
             return {"part_id": part.part_id, "verdict": "ERROR", "score": None, "error": str(exc), "time": time.time()}
