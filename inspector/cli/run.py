@@ -103,6 +103,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from inspector.store.project import Project
 
     outputs = [parse_output(spec) for spec in args.output]
+    schemes = [scheme for scheme, *_ in outputs]
+    if args.trigger == "plc" and "opcua" not in schemes:
+        raise InspectorError("--trigger plc needs an opcua:// output (the PLC writes Handshake/Trigger there)")
+    if schemes.count("mqtt") > 1:
+        raise InspectorError("only one mqtt:// output per station (they share one outbox)")
     project = Project.open(args.project)
     model_dir = resolve_model_dir(project, args.class_name, args.model)
     model = InspectionModel.load(model_dir)
@@ -128,10 +133,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             from inspector.station.opcua_server import OpcUaServer
 
             opcua_outputs.append(OpcUaServer(host, port))
-    if args.trigger == "plc" and not opcua_outputs:
-        raise InspectorError("--trigger plc needs an opcua:// output (the PLC writes Handshake/Trigger there)")
-    if len(mqtt_outputs) > 1:
-        raise InspectorError("only one mqtt:// output per station (they share one outbox)")
 
     def on_status(status) -> None:
         line.show(status)

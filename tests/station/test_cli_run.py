@@ -99,3 +99,61 @@ def test_run_judges_publishes_and_stops_cleanly_on_sigterm(broker, synthetic_cat
         ["good-000.png", "good-001.png", "stain-000.png", "stain-001.png"])
     assert [p.name for p in (hot / "error").iterdir()] == ["broken.png"]
     sub.loop_stop()
+
+
+def _fitted_project(synthetic_category, tmp_path):
+    project = Project.create(tmp_path / "proj", "line 1")
+    project.add_class("widget")
+    model_id, model_dir = project.new_model_dir("widget")
+    assert main(["fit", str(synthetic_category), "--out", str(model_dir), "--detector", "knn",
+                 "--image-size", "64", "--quiet"]) == 0
+    project.close()
+    return tmp_path / "proj", model_dir
+
+
+def test_run_from_the_genicam_viky_producer_until_sigterm(broker, synthetic_category, tmp_path):
+    import genicam
+
+    cti = Path(genicam.__file__).parent / "viky.cti"
+    project, _ = _fitted_project(synthetic_category, tmp_path)  # no active model: the newest one is used
+    messages = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="run-cam-sub")
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("inspector/parts/#", qos=1)
+    sub.on_message = lambda c, u, m: messages.append(json.loads(m.payload))
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
+                             "run", str(project), "--class", "widget", "--source", f"genicam:{cti}",
+                             "--output", f"mqtt://127.0.0.1:{broker.port}", "--operator", "bo"],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait(lambda: len(messages) >= 3), f"only {len(messages)} message(s)"
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sub.loop_stop()
+    assert rc == 0, err
+    assert all(m["verdict"] in ("PASS", "REVIEW", "FAIL") and m["operator"] == "bo" for m in messages)
+    assert len({m["part_id"] for m in messages}) == len(messages)
+    assert len(list((project / ".station" / "frames" / "done").iterdir())) >= len(messages)
+
+
+def test_bad_run_arguments_are_one_line_errors(synthetic_category, tmp_path, capsys):
+    project, model_dir = _fitted_project(synthetic_category, tmp_path)
+    base = ["run", str(project), "--class", "widget", "--operator", "x"]
+    assert main(base + ["--source", "ftp:somewhere"]) == 1
+    assert "bad --source" in capsys.readouterr().err
+    assert main(base + ["--source", f"hotfolder:{tmp_path}", "--output", "http://x:1"]) == 1
+    assert "bad --output" in capsys.readouterr().err
+    assert main(base + ["--source", f"hotfolder:{tmp_path / 'missing'}"]) == 1
+    assert "hot folder not found" in capsys.readouterr().err
+    assert main(base + ["--source", f"hotfolder:{tmp_path}", "--trigger", "plc"]) == 1
+    assert "needs an opcua://" in capsys.readouterr().err
+    assert main(base + ["--source", f"hotfolder:{tmp_path}", "--model", str(tmp_path)]) == 1
+    assert "not a model folder" in capsys.readouterr().err
+    shutil.rmtree(model_dir)
+    assert main(base + ["--source", f"hotfolder:{tmp_path}"]) == 1
+    assert "has no model yet" in capsys.readouterr().err
