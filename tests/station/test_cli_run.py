@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from inspector.cli.main import main
 from inspector.store.log import InspectionLog
@@ -112,8 +113,7 @@ def _fitted_project(synthetic_category, tmp_path):
 
 
 def test_run_from_the_genicam_viky_producer_until_sigterm(broker, synthetic_category, tmp_path):
-    import genicam
-
+    genicam = pytest.importorskip("genicam")  # the optional 'camera' extra (CI installs it)
     cti = Path(genicam.__file__).parent / "viky.cti"
     project, _ = _fitted_project(synthetic_category, tmp_path)  # no active model: the newest one is used
     messages = []
