@@ -160,14 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Station '{args.class_name}' running model {model.model_id} for {args.operator}; Ctrl+C to stop",
           file=sys.stderr)
     try:
-        if args.trigger == "plc":
-            loop._set("WAITING FOR PART")
-            while not loop.cancel.cancelled:
-                time.sleep(0.1)
-            loop._set("STOPPED")
-            status = loop.status
-        else:
-            status = loop.run()
+        status = loop.serve_triggers() if args.trigger == "plc" else loop.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

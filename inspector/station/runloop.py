@@ -132,6 +132,15 @@ class RunLoop:
             self.status.counters["reconnects"] += 1
         return parts
 
+    def serve_triggers(self) -> StationStatus:
+        """Trigger mode: parts are judged by `judge_one` (called per PLC trigger) until stopped."""
+        self._set(WAITING)
+        while not self.cancel.wait(0.1):
+            pass
+        if self.status.state != ALARM:
+            self._set(STOPPED)
+        return self.status
+
     def judge_one(self, timeout_s: float = 5.0) -> dict:
         """Trigger mode (PLC handshake): judge the next part to arrive; an ERROR payload if none comes."""
         deadline = time.monotonic() + timeout_s

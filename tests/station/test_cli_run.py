@@ -157,3 +157,61 @@ def test_bad_run_arguments_are_one_line_errors(synthetic_category, tmp_path, cap
     shutil.rmtree(model_dir)
     assert main(base + ["--source", f"hotfolder:{tmp_path}"]) == 1
     assert "has no model yet" in capsys.readouterr().err
+
+
+async def _plc_cycle(port):
+    """One PLC handshake: Trigger -> wait Done -> read the verdict -> reset Trigger -> wait Done cleared."""
+    async with Client(f"opc.tcp://127.0.0.1:{port}/inspector/") as client:
+        idx = await client.get_namespace_index("urn:inspector:station")
+        station = await client.nodes.objects.get_child([f"{idx}:Station"])
+        node = lambda *path: station.get_child([f"{idx}:{p}" for p in path])  # noqa: E731
+        trigger, done = await node("Handshake", "Trigger"), await node("Handshake", "Done")
+        await trigger.write_value(True)
+        for _ in range(600):
+            if await done.read_value():
+                break
+            await asyncio.sleep(0.05)
+        verdict = await (await node("LastResult", "Verdict")).read_value()
+        part_id = await (await node("LastResult", "PartId")).read_value()
+        await trigger.write_value(False)
+        for _ in range(200):
+            if not await done.read_value():
+                return part_id, verdict
+            await asyncio.sleep(0.05)
+        return part_id, "Done never cleared"
+
+
+def test_run_in_plc_trigger_mode_judges_one_part_per_trigger(synthetic_category, tmp_path):
+    project, _ = _fitted_project(synthetic_category, tmp_path)
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
+                             "run", str(project), "--class", "widget", "--source", f"hotfolder:{hot}",
+                             "--output", f"opcua://127.0.0.1:{port}", "--trigger", "plc", "--operator", "pat"],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    try:
+        shutil.copy(synthetic_category / "test" / "stain" / "000.png", hot / "s0.png")
+        shutil.copy(synthetic_category / "test" / "good" / "000.png", hot / "g0.png")
+        time.sleep(0.5)  # let both files settle in the hot folder
+        assert _wait(lambda: _port_open(port), 60), "OPC UA server did not come up"
+        cycles = [asyncio.run(_plc_cycle(port)) for _ in range(2)]
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0, err
+    assert cycles[0] == ("g0", "PASS") and cycles[1] == ("s0", "FAIL")  # name order, one part per trigger
+    assert sorted(p.name for p in (hot / "done").iterdir()) == ["g0.png", "s0.png"]
+
+
+def _port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
