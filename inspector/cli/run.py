@@ -80,10 +80,15 @@ def open_source(spec: str, spool_dir: Path):
 class StatusLine:
     """One status line on stderr, rewritten in place on a terminal, one line per change otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_s: float = 10.0) -> None:
         self._tty = sys.stderr.isatty()
+        self._every_s, self._last_state, self._last_time = every_s, None, 0.0
 
     def show(self, status) -> None:
+        now = time.monotonic()
+        if not self._tty and status.state == self._last_state and now - self._last_time < self._every_s:
+            return  # a log file gets state changes and a counter line every `every_s`, not one per batch
+        self._last_state, self._last_time = status.state, now
         counts = " ".join(f"{k}={v}" for k, v in sorted(status.counters.items()))
         text = f"[{time.strftime('%H:%M:%S')}] {status.state}{' (' + status.reason + ')' if status.reason else ''}  {counts}"
         print(("\r" + text.ljust(79)) if self._tty else text, file=sys.stderr, end="" if self._tty else "\n",

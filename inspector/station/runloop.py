@@ -60,8 +60,12 @@ class RunLoop:
     def _set(self, state: str, reason: str = "") -> None:
         if (state, reason) != (self.status.state, self.status.reason):
             self.status.state, self.status.reason = state, reason
-            if self._on_status:
-                self._on_status(self.status)
+            self._notify()
+
+    def _notify(self) -> None:
+        """Status listeners see state changes and, after every batch, the new counters."""
+        if self._on_status:
+            self._on_status(self.status)
 
     def pause(self) -> None:
         self._paused.set()
@@ -94,6 +98,7 @@ class RunLoop:
                         for result in batch:
                             self._record(by_path[result.path], result)
                             done += 1
+                        self._notify()
             except OSError as exc:
                 reason = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else f"cannot record: {exc}"
                 self._set(ALARM, reason)
@@ -156,6 +161,7 @@ class RunLoop:
             with self._model_lock:
                 result = next(inspect_files([part.path], self.predict))[0]
                 payload = self._record(part, result)
+            self._notify()
         except (OSError, InspectorError) as exc:
             self._set(ALARM, f"cannot record: {exc}")
             return {"part_id": part.part_id, "verdict": "ERROR", "score": None, "error": str(exc), "time": time.time()}

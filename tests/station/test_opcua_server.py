@@ -116,3 +116,16 @@ def test_publishing_only_schedules_and_never_waits_for_the_server():
         assert time.monotonic() - started < 2.0  # scheduling only; the writes happen on the server's loop
     finally:
         server.stop()
+
+
+def test_counters_reach_status_listeners_after_every_batch_while_running(tmp_path):
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    for i in range(20):
+        Image.fromarray(np.full((8, 8, 3), 10, np.uint8)).save(hot / f"p{i:02d}.png")
+    seen = []
+    loop = RunLoop(HotFolder(hot, settle_s=0.0), _predict, InspectionLog(tmp_path / "log.db"),
+                   Outbox(tmp_path / "box.db"), "c", "m", 128.0, "op",
+                   on_status=lambda s: seen.append((s.state, s.counters["total"])))
+    loop.run(max_parts=20)
+    assert [total for state, total in seen if state == "RUNNING"] == [0, 8, 16, 20]  # not only on state changes
