@@ -10,7 +10,7 @@ def test_run_page_judges_three_parts_and_shows_states(qapp, qtbot, tmp_path, syn
     from inspector.gui.pages.run import RunPage
 
     model_dir = tmp_path / "model"
-    assert main(["fit", str(synthetic_category), "--out", str(model_dir), "--detector", "knn",
+    assert main(["fit", str(synthetic_category), "--out", str(model_dir), "--detector", "padim",
                  "--image-size", "64", "--quiet"]) == 0
     model = InspectionModel.load(model_dir)
     log = InspectionLog(tmp_path / "log.db")
@@ -18,6 +18,15 @@ def test_run_page_judges_three_parts_and_shows_states(qapp, qtbot, tmp_path, syn
     hot.mkdir()
     page = RunPage()
     qtbot.addWidget(page)
+    try:
+        _drive(page, qtbot, model, log, hot, tmp_path, synthetic_category)
+    finally:
+        page.stop()
+        qtbot.waitUntil(lambda: page.task is None, timeout=10_000)
+        log.close()
+
+
+def _drive(page, qtbot, model, log, hot, tmp_path, synthetic_category):
     page.configure(model, "disc", log, tmp_path / "station")
     page.folder_edit.setText(str(hot))
     assert not page.start(operator="  ")  # no operator: no run
@@ -33,7 +42,7 @@ def test_run_page_judges_three_parts_and_shows_states(qapp, qtbot, tmp_path, syn
     assert page.counters.values["parts"].text() == "3"
     assert len(page.strip.verdicts) == 3 and len(page.chart.scores) == 3
     assert "part-" in page.part_label.text()
-    assert page.heatmap.has_map()
+    assert page.heatmap.has_map
     assert log.count() == 3
     page.toggle_pause()
     qtbot.waitUntil(lambda: page.state == "PAUSED", timeout=10_000)
@@ -48,4 +57,3 @@ def test_run_page_judges_three_parts_and_shows_states(qapp, qtbot, tmp_path, syn
     assert len(list((hot / "done").iterdir())) == 3
     page.counters.reset()
     assert page.counters.values["parts"].text() == "0" and page.counters.values["yield"].text() == "—"
-    log.close()

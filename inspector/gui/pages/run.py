@@ -105,6 +105,10 @@ class RunPage(QWidget):
         self.model, self.class_name, self.log, self.station_dir = model, class_name, log, Path(station_dir)
         threshold = model.threshold
         self.chart.set_lines(threshold.fail, getattr(threshold, "review", None))
+        from inspector.visualize import threshold_levels
+
+        low, high = threshold_levels(threshold)
+        self.heatmap.set_levels(low, high, threshold.fail)
 
     def _from_context(self) -> None:
         """Without an explicit configure(): the open project's current class and its model."""
