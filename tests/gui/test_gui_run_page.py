@@ -57,3 +57,40 @@ def _drive(page, qtbot, model, log, hot, tmp_path, synthetic_category):
     assert len(list((hot / "done").iterdir())) == 3
     page.counters.reset()
     assert page.counters.values["parts"].text() == "0" and page.counters.values["yield"].text() == "—"
+
+
+def test_run_page_is_a_tab_and_refuses_without_a_model(window, qtbot, tmp_path):
+    page = window.run_page
+    assert window.tabs.indexOf(page) >= 0
+    page.folder_edit.setText(str(tmp_path))
+    assert not page.start(operator="bob")  # no project open: a clear ALARM, no run
+    assert page.state == "ALARM" and "open a project" in page.state_label.text()
+    assert page.task is None
+
+
+def test_closing_the_task_stops_the_loop(qapp, qtbot, tmp_path):
+    """Window shutdown cancels Tasks; the station loop must end on that, not only on Stop."""
+    from inspector.gui.pages.run import RunPage
+    from inspector.gui.workers import running_tasks
+    from inspector.threshold import Threshold
+
+    class Model:  # a real predictor signature with a trivial score (mean brightness)
+        model_id, threshold = "m1", Threshold(fail=128.0)
+
+        def predict(self, images):
+            from inspector.pipeline import Prediction
+
+            return [Prediction(float(i.mean()), None, self.threshold.verdict(float(i.mean()))) for i in images]
+
+    page = RunPage()
+    qtbot.addWidget(page)
+    log = InspectionLog(tmp_path / "log.db")
+    page.configure(Model(), "disc", log, tmp_path / "station")
+    page.folder_edit.setText(str(tmp_path))
+    assert page.start(operator="carol")
+    qtbot.waitUntil(lambda: page.state == "WAITING FOR PART", timeout=10_000)
+    for task in running_tasks():
+        task.cancel()
+    qtbot.waitUntil(lambda: page.task is None, timeout=10_000)
+    assert page.state == "STOPPED"
+    log.close()

@@ -43,6 +43,29 @@ class _MapKeeper:
         return [(p.score, p.verdict) for p in predictions]
 
 
+class _EitherCancel:
+    """The loop's cancel token, also set by the Task's (window close and shutdown cancel Tasks)."""
+
+    def __init__(self, loop_token: Any, task_token: Any) -> None:
+        self.loop_token, self.task_token = loop_token, task_token
+
+    def cancel(self) -> None:
+        self.loop_token.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.loop_token.cancelled or self.task_token.cancelled
+
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to `timeout_s` in short slices, so either token wakes it."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while not self.cancelled and time.monotonic() < deadline:
+            self.loop_token.wait(min(0.1, max(0.0, deadline - time.monotonic())))
+        return self.cancelled
+
+
 class RunPage(QWidget):
     title = "Run"
 
@@ -55,6 +78,7 @@ class RunPage(QWidget):
         self.station_dir: Optional[Path] = None
         self.loop: Any = None
         self.task: Optional[Task] = None
+        self._from_ctx = False
         self.operator = ""
         self.state = "STOPPED"
         self.states_seen: list[str] = []
@@ -113,14 +137,12 @@ class RunPage(QWidget):
     def _from_context(self) -> None:
         """Without an explicit configure(): the open project's current class and its model."""
         session = getattr(self.ctx, "session", None)
-        model = getattr(self.ctx, "model", None)
-        model = model() if callable(model) else model
         project = getattr(session, "project", None)
-        class_name = getattr(session, "current_class", None) or getattr(self.ctx, "current_class", None)
-        class_name = class_name() if callable(class_name) else class_name
-        if model is None or project is None:
-            raise InspectorError("open a project and fit or choose a model before starting a run")
-        self.configure(model, str(class_name or ""), project.log, project.root / ".station")
+        model = getattr(session, "model", None)
+        if project is None or not session.class_name or model is None:
+            raise InspectorError("open a project, choose a class and fit or activate its model before a run")
+        self.configure(model, session.class_name, session.log, project.root / ".station")
+        self._from_ctx = True
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Hot folder")
@@ -143,7 +165,7 @@ class RunPage(QWidget):
         from inspector.station.runloop import RunLoop
 
         try:
-            if self.model is None:
+            if self.model is None or self._from_ctx:
                 self._from_context()
             source = HotFolder(self.folder_edit.text().strip() or ".", settle_s=0.1)
             self.station_dir.mkdir(parents=True, exist_ok=True)
@@ -160,6 +182,7 @@ class RunPage(QWidget):
         self.loop = loop
         self._stop_flag = False
         self.task = Task(lambda reporter: loop.run(), "station-run")
+        loop.cancel = _EitherCancel(loop.cancel, self.task.token)
         self.task.finished.connect(self._on_finished)
         self.task.start()
         return True
