@@ -311,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_log_parser(verbs)
     except ImportError:  # pragma: no cover
         pass
+    from inspector.cli.run import add_parser as add_run_parser
+
+    add_run_parser(verbs)
     return parser
 
 

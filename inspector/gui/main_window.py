@@ -23,6 +23,7 @@ from inspector.gui.pages.inspect import InspectPage
 from inspector.gui.pages.log import LogPage
 from inspector.gui.pages.policy import PolicyPage
 from inspector.gui.pages.review import ReviewPage
+from inspector.gui.pages.run import RunPage
 from inspector.gui.pages.welcome import WelcomePage
 from inspector.gui.session import Session
 from inspector.gui.widgets.gallery import ThumbnailCache
@@ -180,8 +181,9 @@ class MainWindow(QMainWindow):
         self.review_page = ReviewPage(self.ctx)
         self.inspect_page = InspectPage(self.ctx)
         self.log_page = LogPage(self.ctx)
+        self.run_page = RunPage(self.ctx)
         self.pages = [self.acquire_page, self.policy_page, self.fit_page, self.review_page, self.inspect_page,
-                      self.log_page]
+                      self.log_page, self.run_page]
         for page in self.pages:
             self.tabs.addTab(page, page.title)
         self.stack = QStackedWidget()

@@ -1,0 +1,96 @@
+"""Run page: a real station loop on a hot folder, a tiny fitted model, results via Qt signals."""
+import shutil
+
+from inspector.cli.main import main
+from inspector.pipeline import InspectionModel
+from inspector.store.log import InspectionLog
+
+
+def test_run_page_judges_three_parts_and_shows_states(qapp, qtbot, tmp_path, synthetic_category):
+    from inspector.gui.pages.run import RunPage
+
+    model_dir = tmp_path / "model"
+    assert main(["fit", str(synthetic_category), "--out", str(model_dir), "--detector", "padim",
+                 "--image-size", "64", "--quiet"]) == 0
+    model = InspectionModel.load(model_dir)
+    log = InspectionLog(tmp_path / "log.db")
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    page = RunPage()
+    qtbot.addWidget(page)
+    try:
+        _drive(page, qtbot, model, log, hot, tmp_path, synthetic_category)
+    finally:
+        page.stop()
+        qtbot.waitUntil(lambda: page.task is None, timeout=10_000)
+        log.close()
+
+
+def _drive(page, qtbot, model, log, hot, tmp_path, synthetic_category):
+    page.configure(model, "disc", log, tmp_path / "station")
+    page.folder_edit.setText(str(hot))
+    assert not page.start(operator="  ")  # no operator: no run
+    assert page.state == "ALARM" and page.task is None
+    assert page.start(operator="alice")
+    qtbot.waitUntil(lambda: page.state == "WAITING FOR PART", timeout=10_000)
+    assert page.stop_button.isEnabled() and not page.start_button.isEnabled()
+    for index, source in enumerate(sorted((synthetic_category / "test" / "good").glob("*.png"))):
+        shutil.copy(source, hot / f"part-{index}.png")
+    qtbot.waitUntil(lambda: page.counters.counts["parts"] == 3, timeout=30_000)
+    assert page.verdict.verdict in ("PASS", "REVIEW", "FAIL")
+    assert page.verdict.text() == page.verdict.verdict
+    assert page.counters.values["parts"].text() == "3"
+    assert len(page.strip.verdicts) == 3 and len(page.chart.scores) == 3
+    assert "part-" in page.part_label.text()
+    assert page.heatmap.has_map
+    assert log.count() == 3
+    page.toggle_pause()
+    qtbot.waitUntil(lambda: page.state == "PAUSED", timeout=10_000)
+    assert page.pause_button.text() == "Resume"
+    page.toggle_pause()
+    qtbot.waitUntil(lambda: page.state == "WAITING FOR PART", timeout=10_000)
+    page.stop()
+    qtbot.waitUntil(lambda: page.task is None, timeout=10_000)
+    assert page.state == "STOPPED" and page.start_button.isEnabled()
+    seen = page.states_seen
+    assert seen.index("RUNNING") < seen.index("PAUSED") < len(seen) - 1 and seen[-1] == "STOPPED"
+    assert len(list((hot / "done").iterdir())) == 3
+    page.counters.reset()
+    assert page.counters.values["parts"].text() == "0" and page.counters.values["yield"].text() == "—"
+
+
+def test_run_page_is_a_tab_and_refuses_without_a_model(window, qtbot, tmp_path):
+    page = window.run_page
+    assert window.tabs.indexOf(page) >= 0
+    page.folder_edit.setText(str(tmp_path))
+    assert not page.start(operator="bob")  # no project open: a clear ALARM, no run
+    assert page.state == "ALARM" and "open a project" in page.state_label.text()
+    assert page.task is None
+
+
+def test_closing_the_task_stops_the_loop(qapp, qtbot, tmp_path):
+    """Window shutdown cancels Tasks; the station loop must end on that, not only on Stop."""
+    from inspector.gui.pages.run import RunPage
+    from inspector.gui.workers import running_tasks
+    from inspector.threshold import Threshold
+
+    class Model:  # a real predictor signature with a trivial score (mean brightness)
+        model_id, threshold = "m1", Threshold(fail=128.0)
+
+        def predict(self, images):
+            from inspector.pipeline import Prediction
+
+            return [Prediction(float(i.mean()), None, self.threshold.verdict(float(i.mean()))) for i in images]
+
+    page = RunPage()
+    qtbot.addWidget(page)
+    log = InspectionLog(tmp_path / "log.db")
+    page.configure(Model(), "disc", log, tmp_path / "station")
+    page.folder_edit.setText(str(tmp_path))
+    assert page.start(operator="carol")
+    qtbot.waitUntil(lambda: page.state == "WAITING FOR PART", timeout=10_000)
+    for task in running_tasks():
+        task.cancel()
+    qtbot.waitUntil(lambda: page.task is None, timeout=10_000)
+    assert page.state == "STOPPED"
+    log.close()
