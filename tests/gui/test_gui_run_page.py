@@ -43,6 +43,10 @@ def _drive(page, qtbot, model, log, hot, tmp_path, synthetic_category):
     assert len(page.strip.verdicts) == 3 and len(page.chart.scores) == 3
     assert "part-" in page.part_label.text()
     assert page.heatmap.has_map
+    from inspector.io.images import load_image
+
+    last_part = load_image(hot / "done" / "part-2.png")  # the display shows the part that was judged last
+    assert (page.heatmap.base.image == last_part).all()
     assert log.count() == 3
     page.toggle_pause()
     qtbot.waitUntil(lambda: page.state == "PAUSED", timeout=10_000)

@@ -8,6 +8,7 @@ control chart and the line state. The operator's name is asked at Start.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any, Optional
 
@@ -34,13 +35,20 @@ class _MapKeeper:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.lock = threading.Lock()
-        self.latest: list[tuple[Any, Any]] = []
+        self.pending: deque = deque()  # (image, map) per decoded image, in the order results come
 
     def __call__(self, images):
         predictions = self.model.predict(images)
         with self.lock:
-            self.latest = [(image, getattr(p, "anomaly_map", None)) for image, p in zip(images, predictions)]
+            self.pending.extend((image, getattr(p, "anomaly_map", None)) for image, p in zip(images, predictions))
         return [(p.score, p.verdict) for p in predictions]
+
+    def take(self, payload: dict) -> tuple[Any, Any]:
+        """The image and map of this result (an unreadable file never reached the model)."""
+        if str(payload.get("error") or "").startswith("unreadable"):
+            return None, None
+        with self.lock:
+            return self.pending.popleft() if self.pending else (None, None)
 
 
 class _EitherCancel:
@@ -189,8 +197,7 @@ class RunPage(QWidget):
 
     @staticmethod
     def _with_image(keeper: _MapKeeper, payload: dict) -> dict:
-        with keeper.lock:
-            image, anomaly_map = keeper.latest[-1] if keeper.latest else (None, None)
+        image, anomaly_map = keeper.take(payload)
         return dict(payload, image=image, map=anomaly_map)
 
     def toggle_pause(self) -> None:
