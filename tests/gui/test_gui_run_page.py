@@ -43,6 +43,10 @@ def _drive(page, qtbot, model, log, hot, tmp_path, synthetic_category):
     assert len(page.strip.verdicts) == 3 and len(page.chart.scores) == 3
     assert "part-" in page.part_label.text()
     assert page.heatmap.has_map
+    from inspector.io.images import load_image
+
+    last_part = load_image(hot / "done" / "part-2.png")  # the display shows the part that was judged last
+    assert (page.heatmap.base.image == last_part).all()
     assert log.count() == 3
     page.toggle_pause()
     qtbot.waitUntil(lambda: page.state == "PAUSED", timeout=10_000)
@@ -94,3 +98,59 @@ def test_closing_the_task_stops_the_loop(qapp, qtbot, tmp_path):
     qtbot.waitUntil(lambda: page.task is None, timeout=10_000)
     assert page.state == "STOPPED"
     log.close()
+
+
+def test_run_page_publishes_results_to_a_real_broker(qapp, qtbot, tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import paho.mqtt.client as mqtt
+    import pytest
+
+    from inspector.gui.pages.run import RunPage
+    from inspector.io.images import save_image
+    from inspector.pipeline import Prediction
+    from inspector.threshold import Threshold
+
+    spec = importlib.util.spec_from_file_location("station_conftest", Path(__file__).parents[1] / "station" / "conftest.py")
+    station_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(station_conftest)
+    if not Path(station_conftest.MOSQUITTO).exists():
+        pytest.skip("mosquitto not installed")
+    broker = station_conftest.Broker(tmp_path)
+    broker.start()
+
+    class Model:
+        model_id, threshold = "m1", Threshold(fail=128.0)
+
+        def predict(self, images):
+            return [Prediction(float(i.mean()), None, self.threshold.verdict(float(i.mean()))) for i in images]
+
+    received = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="gui-sub")
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("inspector/parts/#", qos=1)
+    sub.on_message = lambda c, u, m: received.append(json.loads(m.payload))
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    log = InspectionLog(tmp_path / "log.db")
+    page = RunPage()
+    qtbot.addWidget(page)
+    try:
+        page.configure(Model(), "disc", log, tmp_path / "station")
+        page.folder_edit.setText(str(tmp_path))
+        page.mqtt_edit.setText(f"127.0.0.1:{broker.port}")
+        assert page.start(operator="dana")
+        save_image(tmp_path / "part-7.png", np.full((8, 8, 3), 200, np.uint8))
+        qtbot.waitUntil(lambda: len(received) == 1, timeout=15_000)
+        assert received[0]["part_id"] == "part-7" and received[0]["verdict"] == "FAIL"
+        assert received[0]["operator"] == "dana"
+        qtbot.waitUntil(lambda: page.verdict.verdict == "FAIL", timeout=5_000)  # the queued signal may come later
+    finally:
+        page.stop()
+        qtbot.waitUntil(lambda: page.task is None, timeout=10_000)
+        sub.loop_stop()
+        broker.stop()
+        log.close()
+    assert page.mqtt is None

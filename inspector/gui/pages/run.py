@@ -8,6 +8,7 @@ control chart and the line state. The operator's name is asked at Start.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any, Optional
 
@@ -34,13 +35,20 @@ class _MapKeeper:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.lock = threading.Lock()
-        self.latest: list[tuple[Any, Any]] = []
+        self.pending: deque = deque()  # (image, map) per decoded image, in the order results come
 
     def __call__(self, images):
         predictions = self.model.predict(images)
         with self.lock:
-            self.latest = [(image, getattr(p, "anomaly_map", None)) for image, p in zip(images, predictions)]
+            self.pending.extend((image, getattr(p, "anomaly_map", None)) for image, p in zip(images, predictions))
         return [(p.score, p.verdict) for p in predictions]
+
+    def take(self, payload: dict) -> tuple[Any, Any]:
+        """The image and map of this result (an unreadable file never reached the model)."""
+        if str(payload.get("error") or "").startswith("unreadable"):
+            return None, None
+        with self.lock:
+            return self.pending.popleft() if self.pending else (None, None)
 
 
 class _EitherCancel:
@@ -79,6 +87,7 @@ class RunPage(QWidget):
         self.loop: Any = None
         self.task: Optional[Task] = None
         self._from_ctx = False
+        self.mqtt: Any = None
         self.operator = ""
         self.state = "STOPPED"
         self.states_seen: list[str] = []
@@ -88,6 +97,8 @@ class RunPage(QWidget):
 
         self.folder_edit = QLineEdit()
         self.folder_edit.setPlaceholderText("hot folder: parts arrive here as image files")
+        self.mqtt_edit = QLineEdit()
+        self.mqtt_edit.setPlaceholderText("MQTT broker host:port (optional)")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self._choose_folder)
         self.start_button = QPushButton("Start")
@@ -97,7 +108,7 @@ class RunPage(QWidget):
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         controls = QHBoxLayout()
-        for widget in (QLabel("Source:"), self.folder_edit, browse, self.start_button, self.pause_button,
+        for widget in (QLabel("Source:"), self.folder_edit, browse, self.mqtt_edit, self.start_button, self.pause_button,
                        self.stop_button):
             controls.addWidget(widget)
         self.state_label = QLabel()
@@ -170,6 +181,7 @@ class RunPage(QWidget):
             source = HotFolder(self.folder_edit.text().strip() or ".", settle_s=0.1)
             self.station_dir.mkdir(parents=True, exist_ok=True)
             outbox = Outbox(self.station_dir / "outbox.sqlite")
+            self.mqtt = self._mqtt_output(outbox)
         except InspectorError as exc:
             self._show_state("ALARM", str(exc))
             return False
@@ -177,7 +189,7 @@ class RunPage(QWidget):
         keeper = _MapKeeper(self.model)
         loop = RunLoop(source, keeper, self.log, outbox, self.class_name, self.model.model_id,
                        self.model.threshold.fail, self.operator,
-                       on_status=lambda status: self.bridge.status.emit((status.state, status.reason)))
+                       on_status=self._status_from_loop)
         loop.on_result = lambda payload: self.bridge.result.emit(self._with_image(keeper, payload))
         self.loop = loop
         self._stop_flag = False
@@ -187,10 +199,30 @@ class RunPage(QWidget):
         self.task.start()
         return True
 
+    def _mqtt_output(self, outbox: Any) -> Any:
+        """The outbox's publisher when a broker is named (results stay queued until it answers)."""
+        spec = self.mqtt_edit.text().strip()
+        if not spec:
+            return None
+        host, _, port = spec.rpartition(":") if ":" in spec else (spec, "", "1883")
+        if not port.isdigit():
+            raise InspectorError(f"MQTT broker must be host:port, got {spec!r}")
+        from inspector.station.mqtt_output import MqttOutput
+
+        output = MqttOutput(outbox, host, int(port), client_id=f"inspector-gui-{self.class_name}",
+                            status_topic="inspector/station/status")
+        output.start()
+        return output
+
+    def _status_from_loop(self, status: Any) -> None:
+        """Called in the loop's thread: to the broker directly, to the page as a queued signal."""
+        if self.mqtt is not None:
+            self.mqtt.publish_status(status.to_json())
+        self.bridge.status.emit((status.state, status.reason))
+
     @staticmethod
     def _with_image(keeper: _MapKeeper, payload: dict) -> dict:
-        with keeper.lock:
-            image, anomaly_map = keeper.latest[-1] if keeper.latest else (None, None)
+        image, anomaly_map = keeper.take(payload)
         return dict(payload, image=image, map=anomaly_map)
 
     def toggle_pause(self) -> None:
@@ -206,6 +238,9 @@ class RunPage(QWidget):
             self.loop.stop()
 
     def _on_finished(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
         self.task = None
         self.loop = None
         self._refresh_buttons()
