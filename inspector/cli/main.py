@@ -112,13 +112,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     ok_paths.append(path)
                 except InspectorError as exc:
                     rows.append({"image": str(path), "score": None, "verdict": "ERROR", "error": str(exc)})
+                    if log is not None:
+                        log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=None,
+                                   threshold=model.threshold.fail, verdict="ERROR", image_path=str(path),
+                                   review_threshold=model.threshold.review, note=str(exc))
             for path, image, prediction in zip(ok_paths, images, model.predict(images, bar.reporter())):
                 score = prediction.score if np.isfinite(prediction.score) else None
                 rows.append({"image": str(path), "score": score, "verdict": prediction.verdict, "error": prediction.error})
-                if log is not None and prediction.verdict != "ERROR":  # the log schema has no ERROR yet (store)
+                if log is not None:
                     log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=score,
                                threshold=model.threshold.fail, verdict=prediction.verdict, image_path=str(path),
-                               review_threshold=model.threshold.review)
+                               review_threshold=model.threshold.review, note=prediction.error or None)
                 if args.maps_dir and prediction.anomaly_map is not None:
                     overlay = heatmap_overlay(image, prediction.anomaly_map, threshold_levels(model.threshold))
                     overlay = annotate(overlay, f"{prediction.verdict}  {prediction.score:.3g}", VERDICT_COLOURS[prediction.verdict])
