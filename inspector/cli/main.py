@@ -158,10 +158,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from inspector.features.extractor import FeatureConfig
     from inspector.io.datasets import load_category
 
+    from inspector.cli.common import detector_and_params
+    from inspector.detectors.registry import create_detector
+
+    aliases = {"mahalanobis-empirical": "mahalanobis:covariance=empirical"}
+    specs = [DetectorSpec(*detector_and_params(aliases.get(text, text), args.param)) for text in args.detector]
+    for spec in specs:  # every bad value is refused before any image loads
+        create_detector(spec.name, **spec.params).validate_params()
     category = load_category(args.dataset)
-    specs = [DetectorSpec(name, dict(args.param)) for name in args.detector]
-    if "mahalanobis-empirical" in args.detector:
-        specs = [DetectorSpec("mahalanobis", {"covariance": "empirical"}) if s.name == "mahalanobis-empirical" else s for s in specs]
     config = FeatureConfig(args.backbone, args.image_size, args.weights)
     policy = policy_json(args.policy)
     bar = StageProgressBar(not args.quiet)
