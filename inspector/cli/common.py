@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +10,22 @@ from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
 from inspector.io.datasets import Sample, is_mvtec_category, list_images, load_category
 from inspector.io.images import is_image_file
 from inspector.pipeline import FitSettings
+from inspector.detectors.params import parse_assignment, parse_detector_spec
 from inspector.types import InspectorError
 
 
 def parse_param(text: str) -> tuple[str, Any]:
-    """`name=value`; value parsed as JSON when it can be (numbers, lists, booleans), else a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected name=value, got '{text}'")
-    key, raw = text.split("=", 1)
+    """`--param name=value`, read by the one detector-option parser (detectors/params.py)."""
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
+        return parse_assignment(text)
+    except InspectorError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def detector_and_params(spec: str, common: list[tuple[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """`--detector name:key=value` plus every `--param` (the spec's own options win)."""
+    name, params = parse_detector_spec(spec)
+    return name, {**dict(common), **params}
 
 
 def add_runtime_argument(parser: Any) -> None:
@@ -83,9 +85,10 @@ def settings_from_args(args: argparse.Namespace, detector: str | None = None) ->
     parameter = getattr(args, "calibration_parameter", None)
     if parameter is None:
         parameter = {"quantile": 0.99, "sigma": 3.0}[calibration]
+    name, params = detector_and_params(detector or args.detector, args.param)
     settings = FitSettings(
-        backbone=args.backbone, image_size=args.image_size, detector=detector or args.detector,
-        detector_params=dict(args.param), policy=policy_json(args.policy), aug_factor=args.aug_factor,
+        backbone=args.backbone, image_size=args.image_size, detector=name,
+        detector_params=params, policy=policy_json(args.policy), aug_factor=args.aug_factor,
         refine_ratio=getattr(args, "refine_ratio", 0.0), refine_detector=getattr(args, "refine_detector", None),
         calibration=calibration, calibration_parameter=parameter, seed=args.seed, device=args.device,
         weights_file=args.weights,

@@ -114,13 +114,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     ok_paths.append(path)
                 except InspectorError as exc:
                     rows.append({"image": str(path), "score": None, "verdict": "ERROR", "error": str(exc)})
+                    if log is not None:
+                        log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=None,
+                                   threshold=model.threshold.fail, verdict="ERROR", image_path=str(path),
+                                   review_threshold=model.threshold.review, note=str(exc))
             for path, image, prediction in zip(ok_paths, images, model.predict(images, bar.reporter())):
                 score = prediction.score if np.isfinite(prediction.score) else None
                 rows.append({"image": str(path), "score": score, "verdict": prediction.verdict, "error": prediction.error})
-                if log is not None and prediction.verdict != "ERROR":  # the log schema has no ERROR yet (store)
+                if log is not None:
                     log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=score,
                                threshold=model.threshold.fail, verdict=prediction.verdict, image_path=str(path),
-                               review_threshold=model.threshold.review)
+                               review_threshold=model.threshold.review, note=prediction.error or None)
                 if args.maps_dir and prediction.anomaly_map is not None:
                     overlay = heatmap_overlay(image, prediction.anomaly_map, threshold_levels(model.threshold))
                     overlay = annotate(overlay, f"{prediction.verdict}  {prediction.score:.3g}", VERDICT_COLOURS[prediction.verdict])
@@ -163,10 +167,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from inspector.features.extractor import FeatureConfig
     from inspector.io.datasets import load_category
 
+    from inspector.cli.common import detector_and_params
+    from inspector.detectors.registry import create_detector
+
+    aliases = {"mahalanobis-empirical": "mahalanobis:covariance=empirical"}
+    specs = [DetectorSpec(*detector_and_params(aliases.get(text, text), args.param)) for text in args.detector]
+    for spec in specs:  # every bad value is refused before any image loads
+        create_detector(spec.name, **spec.params).validate_params()
     category = load_category(args.dataset)
-    specs = [DetectorSpec(name, dict(args.param)) for name in args.detector]
-    if "mahalanobis-empirical" in args.detector:
-        specs = [DetectorSpec("mahalanobis", {"covariance": "empirical"}) if s.name == "mahalanobis-empirical" else s for s in specs]
     config = FeatureConfig(args.backbone, args.image_size, args.weights)
     policy = policy_json(args.policy)
     bar = StageProgressBar(not args.quiet)

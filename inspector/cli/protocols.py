@@ -89,6 +89,7 @@ _ALIASES = {"mahalanobis-empirical": "mahalanobis:covariance=empirical",
 
 def _detectors_of(args: argparse.Namespace):
     """--detector NAME[:key=value...] ... (space or comma separated), plus --param for every one."""
+    from inspector.detectors.params import parse_assignment
     from inspector.evaluation.protocols import DetectorSpec
 
     chosen = getattr(args, "detector", None) or list(DEFAULT_DETECTORS)
@@ -96,8 +97,7 @@ def _detectors_of(args: argparse.Namespace):
         chosen = [chosen]
     common = []
     for item in getattr(args, "param", None) or []:
-        key, value = item if isinstance(item, tuple) else str(item).split("=", 1)
-        common.append((str(key).strip(), value))
+        common.append(item if isinstance(item, tuple) else parse_assignment(str(item)))
     specs = []
     for item in chosen:
         for text in (t.strip() for t in str(item).split(",")):

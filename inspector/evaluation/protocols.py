@@ -34,6 +34,7 @@ import numpy as np
 
 from inspector.augment.engine import iter_augmented_copies
 from inspector.augment.policy import AugmentationPolicy
+from inspector.detectors.params import parse_detector_spec
 from inspector.evaluation.executor import ExecutorSettings, run_cells
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.maps import FeatureMaps
@@ -76,19 +77,8 @@ class DetectorSpec:
         """'name' or 'name:key=value:key=value' (values parsed as JSON when they can be)."""
         if isinstance(text, DetectorSpec):
             return text
-        name, *pairs = [part.strip() for part in str(text).split(":")]
-        if not name:
-            raise InspectorError(f"Empty detector name in {text!r}.")
-        params = []
-        for pair in pairs:
-            if "=" not in pair:
-                raise InspectorError(f"Detector option {pair!r} in {text!r} must be key=value.")
-            key, value = pair.split("=", 1)
-            try:
-                parsed: Any = json.loads(value)
-            except json.JSONDecodeError:
-                parsed = value
-            params.append((key.strip(), tuple(parsed) if isinstance(parsed, list) else parsed))
+        name, options = parse_detector_spec(text)
+        params = [(key, tuple(value) if isinstance(value, list) else value) for key, value in options.items()]
         return cls(name, tuple(sorted(params)))
 
 

@@ -497,12 +497,16 @@ class FitPage(QWidget):
             from inspector.io.images import load_image
             from inspector.pipeline import fit_model
 
-            images = []
+            images, kept, skipped = [], [], []
             for index, path in enumerate(paths):
                 reporter.report("load", index, len(paths), f"Loading {path.name}")
-                images.append(load_image(path))  # same loader and size limit as inspection
-            reporter.report("load", len(paths), len(paths), f"{len(paths)} image(s) loaded")
-            result = fit_model(images, settings, reporter, names=names)
+                try:
+                    images.append(load_image(path))  # same loader and size limit as inspection
+                    kept.append(names[index])
+                except InspectorError:  # a bad file is skipped and listed, never stops the fit
+                    skipped.append(names[index])
+            reporter.report("load", len(paths), len(paths), f"{len(images)} image(s) loaded")
+            result = fit_model(images, settings, reporter, names=kept, skipped=skipped)
             reporter.report("save", 0, 1, "Saving the model")
             model_id, folder = project.new_model_dir(class_name)
             result.model.model_id = model_id
@@ -546,6 +550,8 @@ class FitPage(QWidget):
             text += f"<br>SROC flagged <b>{flagged}</b> training image(s): check them on the <b>Review</b> page."
         if not model.localizes:
             text += "<br>This detector gives a score per part, no heatmap."
+        if model.info.get("skipped_images"):
+            text += f"<br>Unreadable, skipped: {', '.join(model.info['skipped_images'])}."
         self.summary.setText(text)
         self.progress.end("Fit finished", True)
         self.ctx.messages.info(f"Model {model_id} fitted and active for '{class_name}'.")

@@ -487,20 +487,27 @@ class InspectPage(QWidget):
 
         def work(reporter):
             from inspector.io.images import load_image
-            from inspector.types import Reporter
+            from inspector.pipeline import Prediction
+            from inspector.types import InspectorError, Reporter
 
             log = project.log
             total = len(paths)
             for start in range(0, total, BATCH):
                 reporter.report("inspect", start, total, f"Inspecting {paths[start].name} ({start + 1}/{total})")
                 chunk = paths[start:start + BATCH]
-                images = [load_image(p) for p in chunk]
-                predictions = model.predict(images, Reporter(None, reporter.cancel_token))
+                loaded, unreadable = {}, {}
+                for offset, path in enumerate(chunk):
+                    try:
+                        loaded[offset] = load_image(path)
+                    except InspectorError as exc:  # an unreadable file is an ERROR row, never stops the batch
+                        unreadable[offset] = Prediction.failed(str(exc))
+                scored = iter(model.predict(list(loaded.values()), Reporter(None, reporter.cancel_token)) if loaded else ())
+                predictions = [unreadable[i] if i in unreadable else next(scored) for i in range(len(chunk))]
                 batch = []
                 for offset, (path, prediction) in enumerate(zip(chunk, predictions)):
                     verdict = threshold.verdict(prediction.score)
                     log_id = log.record(None, class_name, model.model_id, prediction.score, threshold.fail, verdict,
-                                        str(path), review_threshold=threshold.review)
+                                        str(path), review_threshold=threshold.review, note=prediction.error or None)
                     batch.append(InspectionResult(path, float(prediction.score), small_map(prediction.anomaly_map),
                                                   labels[start + offset], log_id))
                 relay.results.emit(class_name, batch)
