@@ -258,7 +258,7 @@ class InspectPage(QWidget):
                            (Qt.Key.Key_H, self.overlay_check.toggle), ("Ctrl+I", self.open_dialog),
                            ("Ctrl+B", self.folder_dialog), ("Ctrl+E", self.export_dialog), (Qt.Key.Key_Escape, self.cancel)):
             shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.activated.connect(slot)
+            shortcut.activated.connect(lambda slot=slot: self._unless_typing(slot))
         self.session.model_changed.connect(self._on_model_changed)
         self.session.thresholds_changed.connect(self._on_saved_thresholds_changed)
         self.session.class_changed.connect(self._on_class_changed)
@@ -703,6 +703,13 @@ class InspectPage(QWidget):
                                    "font-size: 36px; font-weight: bold; border-radius: 8px; }")
 
     # -- operator decisions ----------------------------------------------------------------------
+    def _unless_typing(self, slot) -> None:
+        """Run a page shortcut unless a text or number box has focus: Enter there commits the value, not a verdict."""
+        from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLineEdit
+        if isinstance(QApplication.focusWidget(), (QAbstractSpinBox, QLineEdit)):
+            return
+        slot()
+
     def decide(self, decision: Optional[str]) -> None:
         """Store the operator's decision (None = confirm the machine's PASS / FAIL) in the log."""
         if self.current is None or self.threshold is None:

@@ -1,0 +1,1 @@
+"""The station: part sources, outputs and the run loop of an inspection line (Qt-free)."""
