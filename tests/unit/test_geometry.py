@@ -127,3 +127,16 @@ def test_localising_detectors_work_on_non_square_feature_grids(name, params):
         return  # one epoch trains the grid plumbing, not a discriminator good enough to localise
     assert result.image_scores[1] > result.image_scores[0]
     assert np.unravel_index(np.argmax(result.maps[1]), (64, 160))[1] >= 160 - 40
+
+
+def test_augmented_copies_are_made_at_the_model_geometry():
+    """A fit with augmentation on non-square parts: copies are made at the model's (height, width)."""
+    from inspector.augment.policy import PRESETS
+
+    rng = np.random.default_rng(4)
+    train = [_part((120, 300), rng) for _ in range(5)]
+    settings = FitSettings(detector="padim", image_size=64, policy=PRESETS["object"].to_json(), aug_factor=1)
+    model = fit_model(train, settings).model
+    assert model.feature_config.input_shape == (64, 160)
+    assert model.info["n_training_features"] == 10
+    assert model.predict([train[0]])[0].anomaly_map.shape == (120, 300)
