@@ -140,3 +140,23 @@ def test_augmented_copies_are_made_at_the_model_geometry():
     assert model.feature_config.input_shape == (64, 160)
     assert model.info["n_training_features"] == 10
     assert model.predict([train[0]])[0].anomaly_map.shape == (120, 300)
+
+
+@pytest.mark.parametrize("geometry, expected", [("auto", [64, 160]), ("square", None)])
+def test_cli_fit_records_the_geometry_asked_for(tmp_path, geometry, expected):
+    from PIL import Image
+
+    from inspector.cli.main import main
+
+    rng = np.random.default_rng(5)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for index in range(4):
+        Image.fromarray(_part((120, 300), rng)).save(parts / f"{index}.png")
+    assert main(["fit", str(parts), "-o", str(tmp_path / "model"), "--detector", "knn", "--image-size", "64",
+                 "--geometry", geometry]) == 0
+    record = json.loads((tmp_path / "model" / "model.json").read_text())["settings"]["preprocessing"]
+    if expected is None:
+        assert record == PREPROCESSING_V1
+    else:
+        assert [record["height"], record["width"]] == expected and record["version"] == 2
