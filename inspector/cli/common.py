@@ -46,7 +46,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: boo
     group.add_argument("--backbone", default=DEFAULT_BACKBONE,
                        help=f"backbone: {', '.join(BACKBONES)} or any timm name with --weights (default {DEFAULT_BACKBONE})")
     group.add_argument("--weights", default=None, help="weights file (.pth / .safetensors) for a backbone")
-    group.add_argument("--image-size", type=int, default=224, help="backbone input size in pixels (default 224)")
+    group.add_argument("--image-size", type=int, default=224,
+                       help="backbone input size in pixels: the short side with --geometry auto (default 224)")
+    group.add_argument("--geometry", choices=("auto", "square"), default="auto",
+                       help="auto: keep the training images' median aspect ratio (long side a multiple of 32, "
+                            "at most 3x); square: squash to image-size x image-size as 0.1.0 did (default auto)")
     if multiple_detectors:
         group.add_argument("--detector", nargs="+", default=["knn", "mahalanobis", "padim"],
                            help="detector(s) to run (default: knn mahalanobis padim)")
@@ -80,6 +84,13 @@ def policy_json(spec: str | None) -> dict | None:
     return load_policy(spec).to_json()
 
 
+def preprocessing_from_args(args: argparse.Namespace) -> dict:
+    """The preprocessing record `--geometry` asks for (version 2's geometry is chosen at fit)."""
+    from inspector.features.preprocess import PREPROCESSING_V1, PREPROCESSING_V2
+
+    return dict(PREPROCESSING_V1 if getattr(args, "geometry", "auto") == "square" else PREPROCESSING_V2)
+
+
 def settings_from_args(args: argparse.Namespace, detector: str | None = None) -> FitSettings:
     calibration = getattr(args, "calibration", "sigma")
     parameter = getattr(args, "calibration_parameter", None)
@@ -91,7 +102,7 @@ def settings_from_args(args: argparse.Namespace, detector: str | None = None) ->
         detector_params=params, policy=policy_json(args.policy), aug_factor=args.aug_factor,
         refine_ratio=getattr(args, "refine_ratio", 0.0), refine_detector=getattr(args, "refine_detector", None),
         calibration=calibration, calibration_parameter=parameter, seed=args.seed, device=args.device,
-        weights_file=args.weights,
+        weights_file=args.weights, preprocessing=preprocessing_from_args(args),
     )
     settings.validate()
     return settings

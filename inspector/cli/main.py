@@ -175,7 +175,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for spec in specs:  # every bad value is refused before any image loads
         create_detector(spec.name, **spec.params).validate_params()
     category = load_category(args.dataset)
-    config = FeatureConfig(args.backbone, args.image_size, args.weights)
+    geometry = None
+    if getattr(args, "geometry", "auto") == "auto":
+        from inspector.features.preprocess import choose_geometry, image_file_shape
+
+        geometry = choose_geometry([image_file_shape(s.path) for s in category.train], args.image_size)
+    config = FeatureConfig(args.backbone, args.image_size, args.weights, geometry)
     policy = policy_json(args.policy)
     bar = StageProgressBar(not args.quiet)
     started = time.time()
@@ -188,7 +193,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(f"{category.name}: {len(category.train)} train, {len(category.test)} test images "
-          f"({int(category.test_labels.sum())} defective); backbone {config.backbone} @ {config.image_size}px"
+          f"({int(category.test_labels.sum())} defective); backbone {config.backbone} @ "
+          f"{config.input_shape[0]}x{config.input_shape[1]}px (height x width)"
           + (f"; augmentation x{args.aug_factor}" if policy and args.aug_factor else ""))
     print(_write_table(rows, [("detector", "detector", ""), ("image_auroc", "image AUROC", ".4f"),
                               ("pixel_auroc", "pixel AUROC", ".4f"), ("au_pro", "AU-PRO@30%", ".4f"),
@@ -200,7 +206,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "weights_file": config.weights_file, "detectors": [s.label for s in specs], "policy": policy,
                 "aug_factor": args.aug_factor, "seed": args.seed, "device": args.device,
                 "calibration": calibration, "calibration_parameter": parameter,
-                "pixel_metrics_resolution": config.image_size, "au_pro_fpr_limit": 0.3,
+                "pixel_metrics_resolution": list(config.input_shape),
+                "preprocessing": config.preprocessing, "au_pro_fpr_limit": 0.3,
                 "inspector_version": __version__, "elapsed_seconds": time.time() - started}
     if args.out:
         _write_results(Path(args.out), rows, settings)

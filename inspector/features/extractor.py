@@ -12,7 +12,8 @@ import torch
 
 from inspector.features.backbones import DEFAULT_BACKBONE, build_backbone, resolve_weights_file, stage_modules
 from inspector.features.maps import FeatureMaps
-from inspector.features.preprocess import PREPROCESSING_V1, check_preprocessing, to_backbone_input
+from inspector.features.preprocess import (PREPROCESSING_V1, PREPROCESSING_V2, Geometry, check_preprocessing,
+                                          input_geometry, to_backbone_input)
 from inspector.features.runtime_onnx import ONNX_THREADS
 from inspector.types import InspectorError, Reporter, as_reporter
 
@@ -73,15 +74,30 @@ class FeatureConfig:
     backbone: str = DEFAULT_BACKBONE
     image_size: int = 224
     weights_file: Optional[str] = None
+    # (height, width) kept from the part's aspect ratio (preprocessing v2); None: an image_size square (v1).
+    geometry: Optional[Geometry] = None
+
+    @property
+    def input_shape(self) -> Geometry:
+        """The (height, width) fed to the backbone."""
+        return tuple(self.geometry) if self.geometry is not None else (self.image_size, self.image_size)
+
+    @property
+    def preprocessing(self) -> dict:
+        if self.geometry is None:
+            return dict(PREPROCESSING_V1)
+        return {**PREPROCESSING_V2, "height": int(self.geometry[0]), "width": int(self.geometry[1])}
 
     def to_json(self) -> dict:
         return {"backbone": self.backbone, "image_size": self.image_size, "weights_file": self.weights_file,
-                "preprocessing": dict(PREPROCESSING_V1)}
+                "preprocessing": self.preprocessing}
 
     @classmethod
     def from_json(cls, data: dict) -> "FeatureConfig":
-        check_preprocessing(data.get("preprocessing"))  # absent in 0.1.0 models: version 1, their behaviour
-        return cls(str(data["backbone"]), int(data["image_size"]), data.get("weights_file"))
+        record = check_preprocessing(data.get("preprocessing"))  # absent in 0.1.0 models: version 1, their behaviour
+        size = int(data["image_size"])
+        geometry = None if record["version"] == 1 else input_geometry(record, size)
+        return cls(str(data["backbone"]), size, data.get("weights_file"), geometry)
 
 
 class _StopForward(Exception):
@@ -91,7 +107,7 @@ class _StopForward(Exception):
 class FeatureExtractor:
     """Turns RGB uint8 images into `FeatureMaps` for the requested backbone stages.
 
-    Images are resized (no crop, as in seed 000) to `image_size` squared, normalised with the
+    Images are resized (no crop, as in seed 000) to the config's `input_shape`, normalised with the
     backbone's statistics and pushed through the network in batches of `batch_size`, so memory
     stays bounded whatever the number of images. Only stages up to the deepest requested one run.
     """
@@ -145,8 +161,8 @@ class FeatureExtractor:
         return self._onnx_runners[key]
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """RGB uint8 (H, W, 3) -> float32 (3, S, S) in [0, 1], resized with area interpolation."""
-        return to_backbone_input(image, self.config.image_size)
+        """RGB uint8 (H, W, 3) -> float32 (3, h, w) in [0, 1] at the model's one geometry (batches stack)."""
+        return to_backbone_input(image, self.config.input_shape)
 
     def _forward(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
         # The hooks live on the shared backbone: two threads (a GUI fit and an inspection) must
@@ -228,8 +244,7 @@ class FeatureExtractor:
             flush()
         if done == 0:
             raise InspectorError("No images to extract features from.")
-        size = self.config.image_size
-        return FeatureMaps({layer: np.concatenate(chunks[layer]) for layer in layers}, (size, size))
+        return FeatureMaps({layer: np.concatenate(chunks[layer]) for layer in layers}, self.config.input_shape)
 
 
 _EXTRACTOR_CACHE: dict[tuple, FeatureExtractor] = {}

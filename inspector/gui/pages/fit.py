@@ -139,7 +139,7 @@ class FitPage(QWidget):
         self.image_size.setSingleStep(16)
         self.image_size.setValue(224)
         self.image_size.setSuffix(" px")
-        self.image_size.setToolTip("Images are resized to this square size before the backbone (224 = default)")
+        self.image_size.setToolTip("Short side of the backbone input (224 = default); the long side keeps the training images' aspect ratio")
         self.detector = QComboBox()
         for name, cls in sorted(self.detector_classes.items(), key=lambda kv: kv[0] != "padim"):
             label = getattr(cls, "display_name", "") or name

@@ -281,7 +281,8 @@ class InspectPage(QWidget):
                                      if not self.session.model_error else f"Model not usable: {self.session.model_error}")
         else:
             name = getattr(model.detector, "display_name", "") or model.settings.detector
-            self.model_label.setText(f"{name}, {model.settings.backbone} {model.settings.image_size} px"
+            self.model_label.setText(f"{name}, {model.settings.backbone} "
+                                     f"{'x'.join(map(str, model.feature_config.input_shape))} px"
                                      + ("" if model.localizes else " (score only, no heatmap)"))
             self.model_label.setToolTip(f"Active model {model.model_id}")
         self._on_saved_thresholds_changed()
