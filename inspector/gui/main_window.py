@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayo
 
 from inspector.gui.camera import CameraController
 from inspector.gui.context import AppContext, TaskTracker
+from inspector.gui.widgets.page_tabs import PageTabs
 from inspector.gui.pages.acquire import AcquirePage
 from inspector.gui.pages.inspect import InspectPage
 from inspector.gui.pages.log import LogPage
@@ -172,7 +173,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()  # before the pages: they report to it from their first jobs
 
         self.welcome = WelcomePage()
-        self.tabs = QTabWidget()
+        self.tabs = PageTabs()
         self.tabs.setDocumentMode(True)
         self.acquire_page = AcquirePage(self.ctx)
         self.policy_page = PolicyPage(self.ctx)
@@ -252,10 +253,11 @@ class MainWindow(QMainWindow):
         current = self.tabs.currentIndex()
         self.fit_page = FitPage(self.ctx)
         self.pages[self.pages.index(placeholder)] = self.fit_page
+        scroller = QTabWidget.widget(self.tabs, index)  # the placeholder's scroll area
         self.tabs.removeTab(index)
         self.tabs.insertTab(index, self.fit_page, self.fit_page.title)
         self.tabs.setCurrentIndex(current)
-        placeholder.deleteLater()
+        scroller.deleteLater()
         self.engine_ready = True
         self.status_engine.setText("Engine: ready")
         self.status_engine.hide()
@@ -277,6 +279,10 @@ class MainWindow(QMainWindow):
         self.status_progress.setMaximumHeight(14)
         self.status_progress.setTextVisible(False)
         self.status_progress.hide()
+        for label in (self.status_task, self.status_class, self.status_project):
+            label.setMinimumWidth(0)  # long texts are cut, the window never widens for them
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, label.sizePolicy().verticalPolicy())
+            label.setMaximumWidth(360)
         for widget in (self.status_engine, self.status_task, self.status_progress, self.status_project, self.status_class, self.status_device):
             bar.addPermanentWidget(widget)
 
