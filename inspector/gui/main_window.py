@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
         self.message_dock.setWidget(self.message_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.message_dock)
         self.resizeDocks([self.message_dock], [80], Qt.Orientation.Vertical)
+        self.resizeDocks([self.class_dock], [190], Qt.Orientation.Horizontal)  # room for the pages at 1024 px
 
         self._build_menus()
         self.welcome.newRequested.connect(self.new_project_dialog)
