@@ -26,6 +26,19 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def add_runtime_argument(parser: Any) -> None:
+    parser.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
+                        help="backbone runtime: auto (ONNX Runtime on the CPU when installed, torch on CUDA), torch or onnx")
+
+
+def apply_runtime(args: argparse.Namespace) -> None:
+    """Make `--runtime` the extractors' default for this process (a run-time choice, not saved in models)."""
+    if getattr(args, "runtime", None):
+        from inspector.features.extractor import set_default_runtime
+
+        set_default_runtime(args.runtime)
+
+
 def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: bool = False) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--backbone", default=DEFAULT_BACKBONE,
@@ -43,6 +56,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: boo
     group.add_argument("--aug-factor", type=int, default=0, help="augmented copies per image (originals are kept)")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    add_runtime_argument(group)
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from inspector import __version__
-from inspector.cli.common import (add_fit_arguments, add_model_arguments, expand_image_arguments, policy_json,
+from inspector.cli.common import (add_fit_arguments, add_model_arguments, add_runtime_argument, apply_runtime, expand_image_arguments, policy_json,
                                   settings_from_args, training_samples)
 from inspector.store.atomic import json_default
 from inspector.cli.progress import StageProgressBar
@@ -91,7 +91,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from inspector.pipeline import InspectionModel
     from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
 
-    model = InspectionModel.load(args.model)
+    from inspector.export_onnx import is_export, load_export
+
+    model = load_export(args.model) if is_export(args.model) else InspectionModel.load(args.model)
     if args.fail is not None or args.review is not None:
         model.threshold = model.threshold.with_values(args.fail if args.fail is not None else model.threshold.fail, args.review)
     paths = expand_image_arguments(args.images)
@@ -143,6 +145,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 # -- evaluate ----------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from inspector.export_onnx import export_model
+
+    print(f"Exported {export_model(args.model, args.out)}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if getattr(args, "protocol", "standard") != "standard":
         from inspector.cli.protocols import run_protocol
@@ -261,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--log", default=None, help="append each result to this SQLite inspection log")
     inspect.add_argument("--class-name", default="default", help="part class recorded in the log")
     inspect.add_argument("--quiet", "-q", action="store_true")
+    add_runtime_argument(inspect)
     inspect.set_defaults(handler=cmd_inspect)
 
     evaluate = verbs.add_parser("evaluate", help="fit on a category's train/good and score its labelled test set")
@@ -281,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover - protocols are part of the package
         pass
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    export = verbs.add_parser("export", help="write a model with its backbone as an ONNX graph (for `inspect`)")
+    export.add_argument("model", help="model folder written by `inspector fit`")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--out", "-o", required=True, help="export folder to write")
+    export.set_defaults(handler=cmd_export)
 
     demo = verbs.add_parser("demo", help="fit and inspect on the bundled demo parts")
     demo.add_argument("--out", "-o", default="inspector-demo", help="output folder (default ./inspector-demo)")
@@ -306,6 +322,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        apply_runtime(args)
         return int(handler(args) or 0)
     except Cancelled:
         print("Cancelled.", file=sys.stderr)
