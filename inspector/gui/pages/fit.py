@@ -281,6 +281,7 @@ class FitPage(QWidget):
         for signal in (self.session.images_changed, self.session.policy_changed, self.session.review_changed):
             signal.connect(self._update_notes)
         self.session.model_changed.connect(self._fill_models)
+        self.session.project_changed.connect(self.clear_fit_result)
         self._on_detector()
         self._on_calibration()
         self._detect_device()
@@ -556,6 +557,11 @@ class FitPage(QWidget):
         self.progress.end("Fit finished", True)
         self.ctx.messages.info(f"Model {model_id} fitted and active for '{class_name}'.")
         self.fitFinished.emit(True)
+
+    def clear_fit_result(self) -> None:
+        """Another project: the previous project's fit summary must not be shown as this one's."""
+        self.last_result = None
+        self.summary.setText("")
 
     def _flagged_ids(self, ranking) -> list[str]:
         """Image ids of the training images SROC flagged (rankings index the fit's image list)."""
