@@ -11,7 +11,7 @@ import datetime as _dt
 import hashlib
 import logging
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -22,7 +22,7 @@ from inspector.detectors.anomaly_maps import resize_map
 from inspector.detectors.base import Detector
 from inspector.detectors.registry import create_detector
 from inspector.features.extractor import FeatureConfig, get_extractor
-from inspector.features.preprocess import PREPROCESSING_V1, check_preprocessing
+from inspector.features.preprocess import PREPROCESSING_V2, check_preprocessing, input_geometry, resolve_preprocessing
 from inspector.features.maps import FeatureMaps
 from inspector.store.atomic import atomic_directory, recover_directory
 from inspector.store.model_manifest import loading, read_model_json, write_model_json
@@ -61,10 +61,18 @@ class FitSettings:
     device: str = "auto"
     weights_file: Optional[str] = None
     # How an image becomes backbone input (features/preprocess.py); 0.1.0 models lack it: version 1.
-    preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING_V1))
+    # New fits keep the aspect ratio (version 2); `fit_model` chooses the geometry from the images.
+    preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING_V2))
 
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(self.backbone, int(self.image_size), self.weights_file)
+        record = check_preprocessing(self.preprocessing)  # refuses a version 2 record without its geometry
+        geometry = None if record["version"] == 1 else input_geometry(record, int(self.image_size))
+        return FeatureConfig(self.backbone, int(self.image_size), self.weights_file, geometry)
+
+    def with_geometry_for(self, images: Sequence[np.ndarray]) -> "FitSettings":
+        """These settings with the working geometry chosen from `images` (when not chosen yet)."""
+        record = resolve_preprocessing(self.preprocessing, [image.shape for image in images], int(self.image_size))
+        return replace(self, preprocessing=record)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,9 +83,10 @@ class FitSettings:
         unknown = set(data) - known
         if unknown:
             raise InspectorError(f"Unknown fit settings: {', '.join(sorted(unknown))}.")
-        return cls(**{**data, "preprocessing": check_preprocessing(data.get("preprocessing"))})
+        return cls(**{**data, "preprocessing": check_preprocessing(data.get("preprocessing"), allow_unresolved=True)})
 
     def validate(self) -> None:
+        check_preprocessing(self.preprocessing, allow_unresolved=True)
         if not 0.0 <= self.refine_ratio < 1.0:
             raise InspectorError(f"The refinement ratio must be in [0, 1), got {self.refine_ratio}.")
         if self.aug_factor < 0:
@@ -166,10 +175,11 @@ class InspectionModel:
         return extractor.extract(images, self.detector.layers, reporter, total=total)
 
     def check_features(self, features: FeatureMaps) -> None:
-        """Refuse features made with another input size (a different backbone fails the width checks)."""
-        size = self.settings.image_size
-        if tuple(features.input_size) != (size, size):
-            raise InspectorError(f"Features at input size {features.input_size} do not match this model's {size}x{size}.")
+        """Refuse features made with another input geometry (a different backbone fails the width checks)."""
+        height, width = self.feature_config.input_shape
+        if tuple(features.input_size) != (height, width):
+            raise InspectorError(f"Features at input size {tuple(features.input_size)} do not match this model's "
+                                 f"{height}x{width} (height x width).")
 
     def predict(self, images: Sequence[np.ndarray], reporter: Optional[Reporter] = None) -> list[Prediction]:
         """Score images (RGB uint8, any size): maps come back at each image's own size.
@@ -272,7 +282,8 @@ def _augmented_features(images: Sequence[np.ndarray], indices: Sequence[int], se
 
     def stream() -> Iterable[np.ndarray]:
         for _, copies in iter_augmented_copies(subset, policy, settings.aug_factor, settings.seed + seed_offset,
-                                               reporter, working_size=settings.image_size, indices=list(indices)):
+                                               reporter, working_size=settings.feature_config().input_shape,
+                                               indices=list(indices)):
             yield from copies
 
     extractor = get_extractor(settings.feature_config(), settings.device)
@@ -336,6 +347,7 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     images = list(images)
     if len(images) < 2:
         raise InspectorError(f"At least 2 good images are needed to fit a model, got {len(images)}.")
+    settings = settings.with_geometry_for(images)  # one working geometry per model, recorded in it
     layers = create_detector(settings.detector, **settings.detector_params).validate_params().layers
     config = settings.feature_config()
     extractor = get_extractor(config, settings.device)

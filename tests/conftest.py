@@ -6,6 +6,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("INSPECTOR_CONFIG_DIR", str(Path(__file__).parent / ".config-for-tests"))
+os.environ.setdefault("INSPECTOR_ONNX_CACHE", str(Path(__file__).parent / ".config-for-tests" / "onnx"))
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -90,11 +90,13 @@ def _check_image(image: np.ndarray, index: int) -> np.ndarray:
     return image
 
 
-def _resize_square(image: np.ndarray, size: int) -> np.ndarray:
-    if image.shape[0] == size and image.shape[1] == size:
+def _resize_square(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize to a `size` square, or to a (height, width) working geometry (preprocessing v2)."""
+    height, width = (int(size), int(size)) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
+    if image.shape[0] == height and image.shape[1] == width:
         return image
-    shrink = image.shape[0] > size or image.shape[1] > size
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    shrink = image.shape[0] > height or image.shape[1] > width
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def iter_augmented_copies(images: Sequence[np.ndarray], policy: AugmentationPolicy, factor: int, seed: int = 0,
@@ -104,7 +106,7 @@ def iter_augmented_copies(images: Sequence[np.ndarray], policy: AugmentationPoli
 
     `indices` gives each image's position in the full set (default 0..N-1): copies depend on that
     position, so augmenting a subset reproduces the copies the full set would get.
-    `working_size` first resizes each image to a working_size square, as the feature extractor
+    `working_size` first resizes each image to a working_size square (or (height, width)), as the feature extractor
     would: pixel translations then mean the same for every camera resolution.
     """
     factor = parse_factor(factor)
@@ -118,7 +120,7 @@ def iter_augmented_copies(images: Sequence[np.ndarray], policy: AugmentationPoli
     for done, (position, image) in enumerate(zip(positions, images), start=1):
         image = _check_image(image, position)
         if working_size is not None:
-            image = _resize_square(image, int(working_size))
+            image = _resize_square(image, working_size)
         if factor == 0:
             copies: list[np.ndarray] = []
         else:
@@ -146,7 +148,7 @@ def augment_images(images: Sequence[np.ndarray], policy: AugmentationPolicy, fac
     """
     originals = [_check_image(image, i) for i, image in enumerate(images)]
     if working_size is not None:
-        originals = [_resize_square(image, int(working_size)) for image in originals]
+        originals = [_resize_square(image, working_size) for image in originals]
     return list(originals) + augmented_copies(images, policy, factor, seed, reporter, working_size)
 
 

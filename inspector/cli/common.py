@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +10,35 @@ from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
 from inspector.io.datasets import Sample, is_mvtec_category, list_images, load_category
 from inspector.io.images import is_image_file
 from inspector.pipeline import FitSettings
+from inspector.detectors.params import parse_assignment, parse_detector_spec
 from inspector.types import InspectorError
 
 
 def parse_param(text: str) -> tuple[str, Any]:
-    """`name=value`; value parsed as JSON when it can be (numbers, lists, booleans), else a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected name=value, got '{text}'")
-    key, raw = text.split("=", 1)
+    """`--param name=value`, read by the one detector-option parser (detectors/params.py)."""
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
+        return parse_assignment(text)
+    except InspectorError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def detector_and_params(spec: str, common: list[tuple[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """`--detector name:key=value` plus every `--param` (the spec's own options win)."""
+    name, params = parse_detector_spec(spec)
+    return name, {**dict(common), **params}
+
+
+def add_runtime_argument(parser: Any) -> None:
+    parser.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto",
+                        help="backbone runtime: auto (ONNX Runtime on the CPU when installed, torch on CUDA), torch or onnx")
+
+
+def apply_runtime(args: argparse.Namespace) -> None:
+    """Make `--runtime` the extractors' default for this process (a run-time choice, not saved in models)."""
+    if getattr(args, "runtime", None):
+        from inspector.features.extractor import set_default_runtime
+
+        set_default_runtime(args.runtime)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: bool = False) -> None:
@@ -31,7 +46,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: boo
     group.add_argument("--backbone", default=DEFAULT_BACKBONE,
                        help=f"backbone: {', '.join(BACKBONES)} or any timm name with --weights (default {DEFAULT_BACKBONE})")
     group.add_argument("--weights", default=None, help="weights file (.pth / .safetensors) for a backbone")
-    group.add_argument("--image-size", type=int, default=224, help="backbone input size in pixels (default 224)")
+    group.add_argument("--image-size", type=int, default=224,
+                       help="backbone input size in pixels: the short side with --geometry auto (default 224)")
+    group.add_argument("--geometry", choices=("auto", "square"), default="auto",
+                       help="auto: keep the training images' median aspect ratio (long side a multiple of 32, "
+                            "at most 3x); square: squash to image-size x image-size as 0.1.0 did (default auto)")
     if multiple_detectors:
         group.add_argument("--detector", nargs="+", default=["knn", "mahalanobis", "padim"],
                            help="detector(s) to run (default: knn mahalanobis padim)")
@@ -43,6 +62,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: boo
     group.add_argument("--aug-factor", type=int, default=0, help="augmented copies per image (originals are kept)")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    add_runtime_argument(group)
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,17 +84,25 @@ def policy_json(spec: str | None) -> dict | None:
     return load_policy(spec).to_json()
 
 
+def preprocessing_from_args(args: argparse.Namespace) -> dict:
+    """The preprocessing record `--geometry` asks for (version 2's geometry is chosen at fit)."""
+    from inspector.features.preprocess import PREPROCESSING_V1, PREPROCESSING_V2
+
+    return dict(PREPROCESSING_V1 if getattr(args, "geometry", "auto") == "square" else PREPROCESSING_V2)
+
+
 def settings_from_args(args: argparse.Namespace, detector: str | None = None) -> FitSettings:
     calibration = getattr(args, "calibration", "sigma")
     parameter = getattr(args, "calibration_parameter", None)
     if parameter is None:
         parameter = {"quantile": 0.99, "sigma": 3.0}[calibration]
+    name, params = detector_and_params(detector or args.detector, args.param)
     settings = FitSettings(
-        backbone=args.backbone, image_size=args.image_size, detector=detector or args.detector,
-        detector_params=dict(args.param), policy=policy_json(args.policy), aug_factor=args.aug_factor,
+        backbone=args.backbone, image_size=args.image_size, detector=name,
+        detector_params=params, policy=policy_json(args.policy), aug_factor=args.aug_factor,
         refine_ratio=getattr(args, "refine_ratio", 0.0), refine_detector=getattr(args, "refine_detector", None),
         calibration=calibration, calibration_parameter=parameter, seed=args.seed, device=args.device,
-        weights_file=args.weights,
+        weights_file=args.weights, preprocessing=preprocessing_from_args(args),
     )
     settings.validate()
     return settings

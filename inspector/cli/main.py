@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from inspector import __version__
-from inspector.cli.common import (add_fit_arguments, add_model_arguments, expand_image_arguments, policy_json,
+from inspector.cli.common import (add_fit_arguments, add_model_arguments, add_runtime_argument, apply_runtime, expand_image_arguments, policy_json,
                                   settings_from_args, training_samples)
 from inspector.store.atomic import json_default
 from inspector.cli.progress import StageProgressBar
@@ -91,7 +91,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from inspector.pipeline import InspectionModel
     from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
 
-    model = InspectionModel.load(args.model)
+    from inspector.export_onnx import is_export, load_export
+
+    model = load_export(args.model) if is_export(args.model) else InspectionModel.load(args.model)
     if args.fail is not None or args.review is not None:
         model.threshold = model.threshold.with_values(args.fail if args.fail is not None else model.threshold.fail, args.review)
     paths = expand_image_arguments(args.images)
@@ -112,13 +114,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     ok_paths.append(path)
                 except InspectorError as exc:
                     rows.append({"image": str(path), "score": None, "verdict": "ERROR", "error": str(exc)})
+                    if log is not None:
+                        log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=None,
+                                   threshold=model.threshold.fail, verdict="ERROR", image_path=str(path),
+                                   review_threshold=model.threshold.review, note=str(exc))
             for path, image, prediction in zip(ok_paths, images, model.predict(images, bar.reporter())):
                 score = prediction.score if np.isfinite(prediction.score) else None
                 rows.append({"image": str(path), "score": score, "verdict": prediction.verdict, "error": prediction.error})
-                if log is not None and prediction.verdict != "ERROR":  # the log schema has no ERROR yet (store)
+                if log is not None:
                     log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=score,
                                threshold=model.threshold.fail, verdict=prediction.verdict, image_path=str(path),
-                               review_threshold=model.threshold.review)
+                               review_threshold=model.threshold.review, note=prediction.error or None)
                 if args.maps_dir and prediction.anomaly_map is not None:
                     overlay = heatmap_overlay(image, prediction.anomaly_map, threshold_levels(model.threshold))
                     overlay = annotate(overlay, f"{prediction.verdict}  {prediction.score:.3g}", VERDICT_COLOURS[prediction.verdict])
@@ -143,6 +149,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 # -- evaluate ----------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from inspector.export_onnx import export_model
+
+    print(f"Exported {export_model(args.model, args.out)}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if getattr(args, "protocol", "standard") != "standard":
         from inspector.cli.protocols import run_protocol
@@ -154,11 +167,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from inspector.features.extractor import FeatureConfig
     from inspector.io.datasets import load_category
 
+    from inspector.cli.common import detector_and_params
+    from inspector.detectors.registry import create_detector
+
+    aliases = {"mahalanobis-empirical": "mahalanobis:covariance=empirical"}
+    specs = [DetectorSpec(*detector_and_params(aliases.get(text, text), args.param)) for text in args.detector]
+    for spec in specs:  # every bad value is refused before any image loads
+        create_detector(spec.name, **spec.params).validate_params()
     category = load_category(args.dataset)
-    specs = [DetectorSpec(name, dict(args.param)) for name in args.detector]
-    if "mahalanobis-empirical" in args.detector:
-        specs = [DetectorSpec("mahalanobis", {"covariance": "empirical"}) if s.name == "mahalanobis-empirical" else s for s in specs]
-    config = FeatureConfig(args.backbone, args.image_size, args.weights)
+    geometry = None
+    if getattr(args, "geometry", "auto") == "auto":
+        from inspector.features.preprocess import choose_geometry, image_file_shape
+
+        geometry = choose_geometry([image_file_shape(s.path) for s in category.train], args.image_size)
+    config = FeatureConfig(args.backbone, args.image_size, args.weights, geometry)
     policy = policy_json(args.policy)
     bar = StageProgressBar(not args.quiet)
     started = time.time()
@@ -171,7 +193,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(f"{category.name}: {len(category.train)} train, {len(category.test)} test images "
-          f"({int(category.test_labels.sum())} defective); backbone {config.backbone} @ {config.image_size}px"
+          f"({int(category.test_labels.sum())} defective); backbone {config.backbone} @ "
+          f"{config.input_shape[0]}x{config.input_shape[1]}px (height x width)"
           + (f"; augmentation x{args.aug_factor}" if policy and args.aug_factor else ""))
     print(_write_table(rows, [("detector", "detector", ""), ("image_auroc", "image AUROC", ".4f"),
                               ("pixel_auroc", "pixel AUROC", ".4f"), ("au_pro", "AU-PRO@30%", ".4f"),
@@ -183,7 +206,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "weights_file": config.weights_file, "detectors": [s.label for s in specs], "policy": policy,
                 "aug_factor": args.aug_factor, "seed": args.seed, "device": args.device,
                 "calibration": calibration, "calibration_parameter": parameter,
-                "pixel_metrics_resolution": config.image_size, "au_pro_fpr_limit": 0.3,
+                "pixel_metrics_resolution": list(config.input_shape),
+                "preprocessing": config.preprocessing, "au_pro_fpr_limit": 0.3,
                 "inspector_version": __version__, "elapsed_seconds": time.time() - started}
     if args.out:
         _write_results(Path(args.out), rows, settings)
@@ -261,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--log", default=None, help="append each result to this SQLite inspection log")
     inspect.add_argument("--class-name", default="default", help="part class recorded in the log")
     inspect.add_argument("--quiet", "-q", action="store_true")
+    add_runtime_argument(inspect)
     inspect.set_defaults(handler=cmd_inspect)
 
     evaluate = verbs.add_parser("evaluate", help="fit on a category's train/good and score its labelled test set")
@@ -282,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    export = verbs.add_parser("export", help="write a model with its backbone as an ONNX graph (for `inspect`)")
+    export.add_argument("model", help="model folder written by `inspector fit`")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--out", "-o", required=True, help="export folder to write")
+    export.set_defaults(handler=cmd_export)
+
     demo = verbs.add_parser("demo", help="fit and inspect on the bundled demo parts")
     demo.add_argument("--out", "-o", default="inspector-demo", help="output folder (default ./inspector-demo)")
     demo.add_argument("--detector", default="padim")
@@ -295,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_log_parser(verbs)
     except ImportError:  # pragma: no cover
         pass
+    from inspector.cli.run import add_parser as add_run_parser
+
+    add_run_parser(verbs)
     return parser
 
 
@@ -306,6 +340,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        apply_runtime(args)
         return int(handler(args) or 0)
     except Cancelled:
         print("Cancelled.", file=sys.stderr)

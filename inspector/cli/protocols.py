@@ -60,6 +60,10 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     add("--backbone", default=None, help="feature extractor (default efficientnet_lite0)")
     add("--image-size", type=int, default=None, help="backbone input size (default 224)")
     add("--device", default="auto", help="auto, cpu or cuda")
+    add("--workers", type=int, default=1, metavar="N",
+        help="lowdata: run cells in N local worker processes (default 1: in this process)")
+    add("--scheduler", default=None, metavar="tcp://HOST:PORT",
+        help="lowdata: run cells on this Dask scheduler (default: $INSPECTOR_DASK_SCHEDULER, else local)")
 
 
 def _dataset_of(args: argparse.Namespace) -> Path:
@@ -85,6 +89,7 @@ _ALIASES = {"mahalanobis-empirical": "mahalanobis:covariance=empirical",
 
 def _detectors_of(args: argparse.Namespace):
     """--detector NAME[:key=value...] ... (space or comma separated), plus --param for every one."""
+    from inspector.detectors.params import parse_assignment
     from inspector.evaluation.protocols import DetectorSpec
 
     chosen = getattr(args, "detector", None) or list(DEFAULT_DETECTORS)
@@ -92,8 +97,7 @@ def _detectors_of(args: argparse.Namespace):
         chosen = [chosen]
     common = []
     for item in getattr(args, "param", None) or []:
-        key, value = item if isinstance(item, tuple) else str(item).split("=", 1)
-        common.append((str(key).strip(), value))
+        common.append(item if isinstance(item, tuple) else parse_assignment(str(item)))
     specs = []
     for item in chosen:
         for text in (t.strip() for t in str(item).split(",")):
@@ -106,6 +110,18 @@ def _detectors_of(args: argparse.Namespace):
                                                             for k, v in merged.items())))
             specs.append(spec)
     return specs
+
+
+def _executor_of(args: argparse.Namespace):
+    from inspector.evaluation.executor import ExecutorSettings
+
+    workers = int(getattr(args, "workers", 1) or 1)
+    if workers < 1:
+        raise InspectorError(f"--workers must be at least 1, not {workers}.")
+    scheduler = getattr(args, "scheduler", None)
+    if scheduler and "://" not in scheduler:
+        raise InspectorError(f"--scheduler wants an address like tcp://host:8786, not '{scheduler}'.")
+    return ExecutorSettings(workers=workers, scheduler=scheduler)
 
 
 def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) -> int:
@@ -141,8 +157,9 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
             sizes = getattr(args, "sizes", None)
             result = run_low_data(dataset, out, sizes=parse_number_list(sizes, integer=True) if sizes else None,
                                   replicates=int(getattr(args, "replicates", 5)), policy=policy, aug_factor=factor,
-                                  **common)
-            print(_format_table(result.areas, ["detector", "factor", "area_under_auc_percent"]))
+                                  executor=_executor_of(args), **common)
+            print(_format_table(result.areas, ["detector", "factor", "area_under_auc_percent",
+                                               "normalised_area_under_auc_percent"]))
         elif protocol == "pollution":
             result = run_pollution(
                 dataset, out, ratios=parse_number_list(getattr(args, "ratios", "0:0.2:0.05")),
@@ -153,7 +170,8 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
                 refinement_pollution=float(getattr(args, "refinement_pollution", 0.2)),
                 refine_detector=getattr(args, "refine_detector", None),
                 replicates=int(getattr(args, "replicates", 5)), splits=int(getattr(args, "splits", 5)), **common)
-            print(_format_table(result.robustness, ["detector", "pollution", "auroc_mean", "au_pro_mean"]))
+            print(_format_table(result.robustness, ["detector", "pollution", "auroc_mean", "au_pro_mean",
+                                                     "au_iou_mean"]))
             print(_format_table(result.refinement, ["detector", "method", "refinement", "auroc_mean", "au_pro_mean",
                                                     "precision_mean", "recall_mean", "f1_mean"]))
         else:

@@ -68,39 +68,45 @@ class Detector(ABC):
 
     #: Parameters that must be whole numbers >= 1 (checked by `validate_params`).
     positive_int_params: ClassVar[tuple[str, ...]] = ()
+    #: One line of help per parameter, shown by `describe_params` (GUI forms, CLI errors).
+    param_help: ClassVar[dict[str, str]] = {"layers": "backbone stages whose features are used"}
+
+    @classmethod
+    def describe_params(cls) -> list[dict[str, Any]]:
+        """Name, type, default, minimum and help of every parameter (see detectors/params.py)."""
+        from inspector.detectors.params import param_infos
+
+        return [info.__dict__.copy() for info in param_infos(cls)]
 
     def validate_params(self) -> "Detector":
         """Refuse bad parameter values with one clear line, before any image is loaded: each value
         must have the type of its default (an int where the default is an int, and so on), the
         `positive_int_params` must be >= 1, then the detector's own `_validate_params` runs."""
-        import inspect as _inspect
+        from inspector.detectors.params import param_infos
 
         label = self.display_name or self.name
-        for klass in type(self).__mro__:
-            if klass is object or "__init__" not in vars(klass):
+        for info in param_infos(type(self)):
+            if info.default is None:
                 continue
-            for p in _inspect.signature(klass.__init__).parameters.values():
-                if p.name == "self" or p.default is p.empty or p.default is None:
-                    continue
-                value = getattr(self, p.name, p.default)
-                expected = type(p.default)
-                if expected is bool:
-                    ok = isinstance(value, bool)
-                elif expected is int:
-                    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                elif expected is float:
-                    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
-                elif expected is tuple:
-                    ok = isinstance(value, (tuple, list))
-                else:
-                    ok = isinstance(value, expected)
-                if not ok:
-                    raise InspectorError(f"{label} parameter {p.name} must be a {expected.__name__}"
-                                         f"{' (finite)' if expected is float else ''}, got {value!r}.")
-        for name in self.positive_int_params:
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise InspectorError(f"{label} parameter {name} must be at least 1, got {value}.")
+            value = getattr(self, info.name, info.default)
+            if info.type == "bool":
+                ok = isinstance(value, bool)
+            elif info.type == "int":
+                ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            elif info.type == "float":
+                ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
+            elif info.type == "tuple":
+                ok = isinstance(value, (tuple, list))
+            elif info.type == "str":
+                ok = isinstance(value, str)
+            else:
+                ok = True
+            if not ok:
+                hint = f" ({info.help})" if info.help else ""
+                raise InspectorError(f"{label} parameter {info.name} must be a{'n' if info.type == 'int' else ''} "
+                                     f"{info.type}{' (finite)' if info.type == 'float' else ''}, got {value!r}{hint}.")
+            if info.minimum is not None and value < info.minimum:
+                raise InspectorError(f"{label} parameter {info.name} must be at least {info.minimum:g}, got {value}.")
         check = getattr(self, "_validate_params", None)
         if check is not None:
             check()
@@ -187,6 +193,10 @@ class Detector(ABC):
                 raise InspectorError(f"{folder / 'detector.npz'}: array '{key}' holds NaN or infinite values; "
                                      "the model is damaged and is refused.")
         detector = create_detector(meta["detector"], **meta.get("params", {}))
+        try:
+            detector.validate_params()
+        except InspectorError as exc:
+            raise InspectorError(f"{folder}: the stored detector parameters are invalid: {exc}") from exc
         if cls is not Detector and not isinstance(detector, cls):
             raise InspectorError(f"{folder} holds a {meta['detector']} detector, not {cls.name}.")
         try:

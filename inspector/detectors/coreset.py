@@ -31,6 +31,10 @@ DEFAULT_BLOCK_SIZE = 256
 _CHUNK_ROWS = 65536
 #: Elements of the (rows x clusters) distance matrix per chunk when assigning blocks.
 _ASSIGN_ELEMENTS = 1 << 21
+#: Picks after which the pruned update is judged, and the active-block fraction above which the
+#: loop switches to the plain dense update (same result, faster when pruning rarely skips).
+_DENSE_PROBE = 64
+_DENSE_ACTIVE_FRACTION = 0.5
 #: Relative slack on the pruning bound so float32 rounding never prunes a block that matters.
 _PRUNE_SLACK = 1e-4
 
@@ -163,26 +167,46 @@ class _BlockedPoints:
         self.block_max = torch.full((n_blocks,), float("inf"), dtype=dtype, device=device)
         self.capacity = capacity
         self.n_points = n
+        self.dense = False
 
     def slot_of(self, row: int) -> tuple[int, int]:
         """(block, slot) holding original row `row`."""
         block, slot = torch.nonzero(self.rows == int(row))[0].tolist()
         return int(block), int(slot)
 
-    def add_centre(self, block: int, slot: int) -> None:
-        """Update every min-distance that the new centre can lower, skipping provably safe blocks."""
+    def add_centre(self, block: int, slot: int) -> float:
+        """Update every min-distance that the new centre can lower, skipping provably safe blocks.
+
+        Returns the fraction of blocks that had to be updated (1.0 after `use_dense`).
+        """
         centre = self.points[block, slot]
         centre_sq = self.sq[block, slot]
+        if self.dense:
+            return self._add_centre_dense(centre, centre_sq)
         lower = (torch.linalg.vector_norm(self.centres - centre, dim=1) - self.radius).clamp_(min=0.0)
         limit = self.block_max.sqrt().mul_(1.0 + _PRUNE_SLACK).add_(1e-12)
         active = torch.nonzero(lower <= limit).flatten()
         if len(active) == 0:
-            return
+            return 0.0
         points = self.points.index_select(0, active)  # (k, capacity, d)
         dist = torch.matmul(points, centre).mul_(-2.0).add_(self.sq.index_select(0, active)).add_(centre_sq).clamp_(min=0.0)
         updated = torch.minimum(self.min_dist.index_select(0, active), dist)
         self.min_dist.index_copy_(0, active, updated)
         self.block_max.index_copy_(0, active, updated.amax(1))
+        return len(active) / len(self.block_max)
+
+    def use_dense(self) -> None:
+        """Stop pruning: in high dimensions the bound rarely skips a block, and then gathering the
+        active blocks costs more than one contiguous matrix-vector product over every point."""
+        self.dense = True
+
+    def _add_centre_dense(self, centre: torch.Tensor, centre_sq: torch.Tensor) -> float:
+        flat = self.points.view(-1, self.points.shape[-1])
+        # padding slots have sq = inf, so their distance is inf and their min-distance stays 0
+        dist = torch.mv(flat, centre).mul_(-2.0).add_(self.sq.view(-1)).add_(centre_sq).clamp_(min=0.0)
+        torch.minimum(self.min_dist.view(-1), dist, out=self.min_dist.view(-1))
+        torch.amax(self.min_dist, dim=1, out=self.block_max)
+        return 1.0
 
     def farthest(self) -> tuple[int, int]:
         """(block, slot) with the largest min-distance."""
@@ -220,8 +244,13 @@ def _greedy_coreset(features: np.ndarray, n_select: int, projection_dim: int, se
     chosen = np.empty((n_select, 2), dtype=np.int64)
     chosen[0] = block, slot
     report_every = max(1, n_select // 50)
+    active_sum = 0.0
     for i in range(1, n_select):
-        blocks.add_centre(block, slot)
+        active = blocks.add_centre(block, slot)
+        if _DENSE_PROBE < i <= 2 * _DENSE_PROBE:  # judged after a warm-up (early bounds are loose)
+            active_sum += active
+            if i == 2 * _DENSE_PROBE and active_sum / _DENSE_PROBE > _DENSE_ACTIVE_FRACTION:
+                blocks.use_dense()
         block, slot = blocks.farthest()
         chosen[i] = block, slot
         if i % report_every == 0:

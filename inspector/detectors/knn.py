@@ -43,6 +43,7 @@ class KNNDetector(Detector):
     display_name = "KNN (DN2)"
     localizes = False
     positive_int_params = ("k",)
+    param_help = {"k": "number of nearest good images averaged into the score (whole number >= 1)"}
 
     def __init__(self, k: int = 1, layers: tuple[int, ...] = POOLED_LAYERS) -> None:
         super().__init__(layers)

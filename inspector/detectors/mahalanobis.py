@@ -24,9 +24,15 @@ class MahalanobisDetector(Detector):
     display_name = "Mahalanobis"
     localizes = False
 
+    param_help = {"covariance": "covariance estimator: ledoit (shrunk, default) or empirical"}
+
     def __init__(self, covariance: str = "ledoit", layers: tuple[int, ...] = POOLED_LAYERS) -> None:
         super().__init__(layers)
         self.covariance = covariance
+
+    def _validate_params(self) -> None:
+        if self.covariance not in COVARIANCES:
+            raise InspectorError(f"Unknown covariance '{self.covariance}'; use one of {COVARIANCES}.")
 
     def fit(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> "MahalanobisDetector":
         self._check_features(features, min_images=2)

@@ -34,6 +34,8 @@ import numpy as np
 
 from inspector.augment.engine import iter_augmented_copies
 from inspector.augment.policy import AugmentationPolicy
+from inspector.detectors.params import parse_detector_spec
+from inspector.evaluation.executor import ExecutorSettings, run_cells
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.maps import FeatureMaps
 from inspector.io.datasets import Category, Sample, load_category
@@ -75,19 +77,8 @@ class DetectorSpec:
         """'name' or 'name:key=value:key=value' (values parsed as JSON when they can be)."""
         if isinstance(text, DetectorSpec):
             return text
-        name, *pairs = [part.strip() for part in str(text).split(":")]
-        if not name:
-            raise InspectorError(f"Empty detector name in {text!r}.")
-        params = []
-        for pair in pairs:
-            if "=" not in pair:
-                raise InspectorError(f"Detector option {pair!r} in {text!r} must be key=value.")
-            key, value = pair.split("=", 1)
-            try:
-                parsed: Any = json.loads(value)
-            except json.JSONDecodeError:
-                parsed = value
-            params.append((key.strip(), tuple(parsed) if isinstance(parsed, list) else parsed))
+        name, options = parse_detector_spec(text)
+        params = [(key, tuple(value) if isinstance(value, list) else value) for key, value in options.items()]
         return cls(name, tuple(sorted(params)))
 
 
@@ -182,6 +173,11 @@ class CellStore:
 
     def get(self, config: dict[str, Any]) -> Optional[dict[str, Any]]:
         return self._cells.get(self.key(config))
+
+    def add_once(self, config: dict[str, Any], result: dict[str, Any]) -> None:
+        """Add a cell unless it is already stored (a retried cell may report twice)."""
+        if config not in self:
+            self.add(config, result)
 
     def add(self, config: dict[str, Any], result: dict[str, Any]) -> None:
         config, result = _clean(config), _clean(result)
@@ -290,7 +286,7 @@ def _layers_for(specs: Sequence[DetectorSpec]) -> tuple[int, ...]:
 
 def _evaluate(detector_spec: DetectorSpec, train: FeatureMaps, test: FeatureMaps, labels: np.ndarray,
               masks: Optional[np.ndarray], reporter: Reporter) -> dict[str, Any]:
-    from inspector.evaluation.metrics import au_pro, image_auroc
+    from inspector.evaluation.metrics import au_iou, au_pro, image_auroc
 
     detector = detector_spec.create()
     start = time.perf_counter()
@@ -301,7 +297,9 @@ def _evaluate(detector_spec: DetectorSpec, train: FeatureMaps, test: FeatureMaps
     out: dict[str, Any] = {"auroc": image_auroc(labels, result.image_scores), "n_fit": len(train),
                            "fit_seconds": round(fit_seconds, 4)}
     if masks is not None:
-        out["au_pro"] = au_pro(masks, result.maps) if result.maps is not None and masks.any() else None
+        usable = result.maps is not None and masks.any()
+        out["au_pro"] = au_pro(masks, result.maps) if usable else None
+        out["au_iou"] = au_iou(masks, result.maps) if usable else None
     return out
 
 
@@ -361,18 +359,44 @@ def _subset(n_total: int, size: int, replicate: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n_total, size=size, replace=False))
 
 
+@dataclass
+class LowDataShared:
+    """What every low-data cell needs, sent once to each worker: the cached features."""
+
+    train: FeatureMaps
+    test: FeatureMaps
+    labels: np.ndarray
+    n_total: int
+    seed: int
+    specs: dict[str, DetectorSpec]
+    augmented: dict[int, FeatureMaps] = field(default_factory=dict)
+
+
+def lowdata_cell(shared: LowDataShared, cell: dict[str, Any]) -> dict[str, Any]:
+    """One low-data cell, a pure function of the shared features and the cell's settings."""
+    index = _subset(shared.n_total, cell["size"], cell["replicate"], shared.seed)
+    train = shared.train.subset(index)
+    factor = cell["factor"]
+    if factor:
+        copies = (index[:, None] * factor + np.arange(factor)[None, :]).reshape(-1)
+        train = FeatureMaps.concatenate([train, shared.augmented[factor].subset(copies)])
+    return _evaluate(shared.specs[cell["detector"]], train, shared.test, shared.labels, None, Reporter())
+
+
 def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
                  detectors: Sequence[str | DetectorSpec] = ("mahalanobis", "knn", "padim"),
                  sizes: Optional[Sequence[int]] = None, replicates: int = 5,
                  policy: Optional[AugmentationPolicy] = None, aug_factor: int | Sequence[int] = 0,
                  feature_config: FeatureConfig = FeatureConfig(), reporter: Optional[Reporter] = None,
                  seed: int = 0, device: str = "auto", cache_dir: Optional[str | os.PathLike] = "auto",
-                 include_unaugmented: bool = True, plots: bool = True) -> LowDataResult:
+                 include_unaugmented: bool = True, plots: bool = True,
+                 executor: Optional[ExecutorSettings] = None) -> LowDataResult:
     """Seed 000's low-data protocol (section 4.3); resumable. See the module docstring.
 
     Augmentation factors: 0 (no augmentation, unless `include_unaugmented` is False) and each
     of `aug_factor` when a policy is given. The full training set (size == N) is fitted once,
-    not M times, since every replicate would draw the same images.
+    not M times, since every replicate would draw the same images. `executor` says where the
+    cells run (this process by default; a process pool or a Dask cluster, see executor.py).
     """
     reporter = as_reporter(reporter)
     out = Path(out_dir)
@@ -418,28 +442,18 @@ def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
     todo = [cell for cell in plan if cell not in store]
     reporter.report("lowdata", len(plan) - len(todo), len(plan), f"{len(plan) - len(todo)} of {len(plan)} cells already done")
 
-    features: dict[str, FeatureMaps] = {}
-    augmented: dict[int, FeatureMaps] = {}
-    spec_by_label = {s.label: s for s in specs}
-    done = len(plan) - len(todo)
-    for cell in todo:
-        if "train" not in features:
-            features["train"] = encoder.encode("train", category.train)
-            features["test"] = encoder.encode("test", category.test)
-        index = _subset(n_total, cell["size"], cell["replicate"], seed)
-        train = features["train"].subset(index)
-        factor = cell["factor"]
-        if factor:
+    if todo:
+        shared = LowDataShared(train=encoder.encode("train", category.train), test=encoder.encode("test", category.test),
+                               labels=labels, n_total=n_total, seed=seed, specs={s.label: s for s in specs})
+        for factor in sorted({cell["factor"] for cell in todo if cell["factor"]}):
             assert policy is not None
-            if factor not in augmented:
-                augmented[factor] = encoder.encode_augmented(category.train, policy, factor, seed)
-            copies = (index[:, None] * factor + np.arange(factor)[None, :]).reshape(-1)
-            train = FeatureMaps.concatenate([train, augmented[factor].subset(copies)])
-        result = _evaluate(spec_by_label[cell["detector"]], train, features["test"], labels, None, reporter)
-        store.add(cell, result)
-        done += 1
-        reporter.report("lowdata", done, len(plan),
-                        f"{cell['detector']} x{factor} N={cell['size']} #{cell['replicate']}: AUROC {result['auroc']:.3f}")
+            shared.augmented[factor] = encoder.encode_augmented(category.train, policy, factor, seed)
+        stats = run_cells(lowdata_cell, shared, todo, store.add_once, executor, reporter, "lowdata",
+                          lambda c, r: f"{c['detector']} x{c['factor']} N={c['size']} #{c['replicate']}: "
+                                       f"AUROC {r['auroc']:.3f}")
+        if stats.failed:  # fail closed: no summary from a partial grid; finished cells stay in the store
+            raise InspectorError(f"{stats.failed} of {len(todo)} low-data cells failed (the {stats.done} that "
+                                 f"finished are kept; run again to redo the rest): {stats.errors[0]}")
 
     rows = [{**cell, **(store.get(cell) or {})} for cell in plan]
     for row in rows:
@@ -463,7 +477,7 @@ def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def _low_data_areas(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from inspector.evaluation.metrics import area_under_auc_percent
+    from inspector.evaluation.lowdata_area import area_under_auc_percent, normalised_area_under_auc_percent
 
     areas = []
     for (detector, factor), members in _group(summary, ["detector", "factor"]).items():
@@ -474,6 +488,7 @@ def _low_data_areas(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
         aucs = np.array([m["auroc_mean"] for m in members])
         areas.append({"detector": detector, "factor": factor,
                       "area_under_auc_percent": area_under_auc_percent(fractions, aucs),
+                      "normalised_area_under_auc_percent": normalised_area_under_auc_percent(fractions, aucs),
                       "fraction_min": float(fractions.min()), "fraction_max": float(fractions.max()),
                       "sizes": len(members)})
     return areas
@@ -687,18 +702,18 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
     for row in rows:
         row.pop("features", None)
     robustness = _summarise([r for r in rows if r["protocol"] == "pollution"], ["detector", "pollution"],
-                            ["auroc", "au_pro"])
+                            ["auroc", "au_pro", "au_iou"])
     refinement = _summarise([r for r in rows if r["protocol"] == "refinement"],
                             ["detector", "refiner", "method", "refinement"],
-                            ["auroc", "au_pro", "precision", "recall", "f1"])
+                            ["auroc", "au_pro", "au_iou", "precision", "recall", "f1"])
     files = [out / "pollution_cells.csv", out / "pollution_robustness.csv", out / "refinement.csv"]
     _write_csv(files[0], rows, ["protocol", "detector", "refiner", "method", "replicate", "pollution", "refinement",
-                                "auroc", "au_pro", "precision", "recall", "f1", "n_flagged", "n_polluted", "n_fit",
+                                "auroc", "au_pro", "au_iou", "precision", "recall", "f1", "n_flagged", "n_polluted", "n_fit",
                                 "fit_seconds", "splits", "seed"])
     _write_csv(files[1], robustness, ["detector", "pollution", "auroc_mean", "auroc_std", "au_pro_mean",
-                                      "au_pro_std", "n"])
+                                      "au_pro_std", "au_iou_mean", "au_iou_std", "n"])
     _write_csv(files[2], refinement, ["detector", "refiner", "method", "refinement", "auroc_mean", "auroc_std",
-                                      "au_pro_mean", "au_pro_std", "precision_mean", "recall_mean", "f1_mean",
+                                      "au_pro_mean", "au_pro_std", "au_iou_mean", "au_iou_std", "precision_mean", "recall_mean", "f1_mean",
                                       "precision_std", "recall_std", "f1_std", "n"])
     if plots:
         from inspector.evaluation.plots import plot_pollution, plot_refinement

@@ -59,7 +59,7 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
 
         def copies():
             for _, batch in iter_augmented_copies(list(iter_images(category.train)), AugmentationPolicy.from_json(policy),
-                                                  aug_factor, seed, reporter, working_size=config.image_size):
+                                                  aug_factor, seed, reporter, working_size=config.input_shape):
                 yield from batch
 
         augmented = extractor.extract(copies(), layers, reporter, total=len(category.train) * aug_factor)
@@ -68,7 +68,7 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
         aug_factor = 0
     test = extractor.extract(iter_images(category.test), layers, reporter, total=len(category.test))
     encode_seconds = time.perf_counter() - started
-    size = config.image_size
+    size = config.input_shape  # (height, width): the maps' geometry
     masks = None
     rows = []
     for index, (spec, detector) in enumerate(zip(detectors, instances)):
@@ -83,7 +83,7 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
                                detector_params=dict(spec.params), policy=policy if aug_factor else None,
                                aug_factor=aug_factor, calibration=calibration,
                                calibration_parameter=calibration_parameter, seed=seed, device=device,
-                               weights_file=config.weights_file)
+                               weights_file=config.weights_file, preprocessing=config.preprocessing)
         reporter.report("evaluate", index, len(instances), f"Calibrating {spec.label}")
         nominal, source = nominal_scores(settings, detector, originals, augmented, reporter)
         working_point = calibrate(nominal, calibration, calibration_parameter)
@@ -97,7 +97,7 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
         }
         if result.maps is not None and any(s.mask_path for s in category.test):
             if masks is None:
-                masks = np.stack([s.load_mask((size, size)) for s in category.test])
+                masks = np.stack([s.load_mask(size) for s in category.test])
             row["pixel_auroc"] = pixel_auroc(masks, result.maps)
             row["au_pro"] = au_pro(masks, result.maps, 0.3)
         rows.append(row)

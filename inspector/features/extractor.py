@@ -1,6 +1,8 @@
 """Batched, bounded-memory extraction of multi-level feature maps from a frozen backbone."""
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
@@ -8,10 +10,45 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import torch
 
-from inspector.features.backbones import DEFAULT_BACKBONE, build_backbone, stage_modules
+from inspector.features.backbones import DEFAULT_BACKBONE, build_backbone, resolve_weights_file, stage_modules
 from inspector.features.maps import FeatureMaps
-from inspector.features.preprocess import PREPROCESSING_V1, check_preprocessing, to_backbone_input
+from inspector.features.preprocess import (PREPROCESSING_V1, PREPROCESSING_V2, Geometry, check_preprocessing,
+                                          input_geometry, to_backbone_input)
+from inspector.features.runtime_onnx import ONNX_THREADS
 from inspector.types import InspectorError, Reporter, as_reporter
+
+log = logging.getLogger(__name__)
+RUNTIMES = ("auto", "torch", "onnx")
+_default_runtime = os.environ.get("INSPECTOR_RUNTIME", "auto")
+
+
+def set_default_runtime(runtime: str) -> None:
+    """The runtime `get_extractor` uses when none is named (the CLI's `--runtime`): not stored in models."""
+    global _default_runtime
+    if runtime not in RUNTIMES:
+        raise InspectorError(f"Unknown runtime '{runtime}': choose one of {', '.join(RUNTIMES)}.")
+    _default_runtime = runtime
+
+
+def default_runtime() -> str:
+    return _default_runtime if _default_runtime in RUNTIMES else "auto"
+
+
+def resolve_runtime(runtime: str, device: torch.device) -> str:
+    """'auto' is ONNX Runtime on the CPU when it is installed (about 2x faster), torch on CUDA."""
+    if runtime not in RUNTIMES:
+        raise InspectorError(f"Unknown runtime '{runtime}': choose one of {', '.join(RUNTIMES)}.")
+    from inspector.features.runtime_onnx import onnxruntime_available
+
+    if runtime == "onnx":
+        if device.type != "cpu":
+            raise InspectorError("The ONNX runtime runs on the CPU; use --device cpu or --runtime torch.")
+        if not onnxruntime_available():
+            raise InspectorError("The ONNX runtime was asked for, but onnxruntime is not installed.")
+        return "onnx"
+    if runtime == "auto":
+        return "onnx" if device.type == "cpu" and onnxruntime_available() else "torch"
+    return "torch"
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -37,15 +74,30 @@ class FeatureConfig:
     backbone: str = DEFAULT_BACKBONE
     image_size: int = 224
     weights_file: Optional[str] = None
+    # (height, width) kept from the part's aspect ratio (preprocessing v2); None: an image_size square (v1).
+    geometry: Optional[Geometry] = None
+
+    @property
+    def input_shape(self) -> Geometry:
+        """The (height, width) fed to the backbone."""
+        return tuple(self.geometry) if self.geometry is not None else (self.image_size, self.image_size)
+
+    @property
+    def preprocessing(self) -> dict:
+        if self.geometry is None:
+            return dict(PREPROCESSING_V1)
+        return {**PREPROCESSING_V2, "height": int(self.geometry[0]), "width": int(self.geometry[1])}
 
     def to_json(self) -> dict:
         return {"backbone": self.backbone, "image_size": self.image_size, "weights_file": self.weights_file,
-                "preprocessing": dict(PREPROCESSING_V1)}
+                "preprocessing": self.preprocessing}
 
     @classmethod
     def from_json(cls, data: dict) -> "FeatureConfig":
-        check_preprocessing(data.get("preprocessing"))  # absent in 0.1.0 models: version 1, their behaviour
-        return cls(str(data["backbone"]), int(data["image_size"]), data.get("weights_file"))
+        record = check_preprocessing(data.get("preprocessing"))  # absent in 0.1.0 models: version 1, their behaviour
+        size = int(data["image_size"])
+        geometry = None if record["version"] == 1 else input_geometry(record, size)
+        return cls(str(data["backbone"]), size, data.get("weights_file"), geometry)
 
 
 class _StopForward(Exception):
@@ -55,12 +107,13 @@ class _StopForward(Exception):
 class FeatureExtractor:
     """Turns RGB uint8 images into `FeatureMaps` for the requested backbone stages.
 
-    Images are resized (no crop, as in seed 000) to `image_size` squared, normalised with the
+    Images are resized (no crop, as in seed 000) to the config's `input_shape`, normalised with the
     backbone's statistics and pushed through the network in batches of `batch_size`, so memory
     stays bounded whatever the number of images. Only stages up to the deepest requested one run.
     """
 
-    def __init__(self, config: FeatureConfig = FeatureConfig(), device: str = "auto", batch_size: int = 16) -> None:
+    def __init__(self, config: FeatureConfig = FeatureConfig(), device: str = "auto", batch_size: int = 16,
+                 runtime: str = "auto") -> None:
         if config.image_size < 32 or config.image_size > 1024:
             raise InspectorError(f"Input size must be between 32 and 1024 pixels, got {config.image_size}.")
         self.config = config
@@ -72,20 +125,60 @@ class FeatureExtractor:
         self.stages = stage_modules(self.model)
         self._mean = torch.tensor(self.spec.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.spec.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.runtime = resolve_runtime(runtime, self.device)
+        self._onnx_runners: dict[tuple[int, ...], object] = {}  # one session per set of stages
 
     @property
     def device_name(self) -> str:
+        if self.runtime == "onnx":
+            return f"CPU (ONNX Runtime, {ONNX_THREADS} threads)"
         return describe_device(self.device)
 
+    def use_graph(self, layers: Sequence[int], graph: bytes) -> None:
+        """Run `layers` through this (already verified) ONNX graph, e.g. one bundled in an export."""
+        from inspector.features.runtime_onnx import OnnxStageRunner
+
+        key = tuple(sorted(set(int(layer) for layer in layers)))
+        with self._lock:
+            self._onnx_runners[key] = OnnxStageRunner(graph, key)
+
+    def _onnx_runner(self, layers: Sequence[int]):
+        """The ONNX session for `layers`, or None (and torch from then on) when export fails."""
+        key = tuple(layers)
+        if key not in self._onnx_runners:
+            from inspector.features.runtime_onnx import OnnxStageRunner, cached_stage_graph
+
+            try:
+                weights = resolve_weights_file(self.config.backbone, self.config.weights_file)
+                graph = cached_stage_graph(self.model, self.config.backbone, weights, self.spec.mean,
+                                           self.spec.std, key)
+                self._onnx_runners[key] = OnnxStageRunner(graph, key)
+            except Exception as exc:  # any export/load failure: torch still gives the same features
+                log.warning("ONNX Runtime unavailable for %s stages %s (%s); using torch.",
+                            self.config.backbone, list(key), exc)
+                self.runtime = "torch"
+                return None
+        return self._onnx_runners[key]
+
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """RGB uint8 (H, W, 3) -> float32 (3, S, S) in [0, 1], resized with area interpolation."""
-        return to_backbone_input(image, self.config.image_size)
+        """RGB uint8 (H, W, 3) -> float32 (3, h, w) in [0, 1] at the model's one geometry (batches stack)."""
+        return to_backbone_input(image, self.config.input_shape)
 
     def _forward(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
         # The hooks live on the shared backbone: two threads (a GUI fit and an inspection) must
         # never interleave them, or one batch's features land in the other's capture.
         with self._lock:
+            if self.runtime == "onnx":
+                self._check_stages(layers)
+                runner = self._onnx_runner(layers)
+                if runner is not None:
+                    return runner.run(batch)
             return self._forward_locked(batch, layers)
+
+    def _check_stages(self, layers: Sequence[int]) -> None:
+        for index in layers:
+            if index >= len(self.stages):
+                raise InspectorError(f"Backbone '{self.config.backbone}' has {len(self.stages)} stages; stage {index} does not exist.")
 
     @torch.inference_mode()
     def _forward_locked(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
@@ -101,9 +194,8 @@ class FeatureExtractor:
 
             return hook
 
+        self._check_stages(layers)
         for index in layers:
-            if index >= len(self.stages):
-                raise InspectorError(f"Backbone '{self.config.backbone}' has {len(self.stages)} stages; stage {index} does not exist.")
             handles.append(self.stages[index].register_forward_hook(make_hook(index)))
         try:
             x = torch.from_numpy(batch).to(self.device)
@@ -152,18 +244,18 @@ class FeatureExtractor:
             flush()
         if done == 0:
             raise InspectorError("No images to extract features from.")
-        size = self.config.image_size
-        return FeatureMaps({layer: np.concatenate(chunks[layer]) for layer in layers}, (size, size))
+        return FeatureMaps({layer: np.concatenate(chunks[layer]) for layer in layers}, self.config.input_shape)
 
 
 _EXTRACTOR_CACHE: dict[tuple, FeatureExtractor] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def get_extractor(config: FeatureConfig, device: str = "auto") -> FeatureExtractor:
-    """A shared extractor per (config, device): building a backbone costs about a second."""
-    key = (config, device)
+def get_extractor(config: FeatureConfig, device: str = "auto", runtime: Optional[str] = None) -> FeatureExtractor:
+    """A shared extractor per (config, device, runtime): building a backbone costs about a second."""
+    runtime = runtime or default_runtime()
+    key = (config, device, runtime)
     with _CACHE_LOCK:  # two threads asking at once must share one backbone, not build two
         if key not in _EXTRACTOR_CACHE:
-            _EXTRACTOR_CACHE[key] = FeatureExtractor(config, device)
+            _EXTRACTOR_CACHE[key] = FeatureExtractor(config, device, runtime=runtime)
         return _EXTRACTOR_CACHE[key]

@@ -52,7 +52,7 @@ def ensure_application(argv: Optional[Sequence[str]] = None):
     return app
 
 
-#: Engine modules imported once at start-up, on the GUI thread, behind the splash screen.
+#: Engine modules imported once at start-up, on the GUI thread, behind the shown main window.
 #: Importing torch, timm, imgaug or faiss holds Python's import lock and GIL for hundreds of
 #: milliseconds at a time; done lazily inside a worker, that would freeze the window mid-fit.
 ENGINE_MODULES = ("torch", "timm", "inspector.pipeline", "inspector.augment.engine", "inspector.refine.sroc",
@@ -84,26 +84,21 @@ def run_gui(argv: Optional[Sequence[str]] = None) -> int:
     app = ensure_application(argv)
     # Qt removed its own options (-style fusion, -platform ...) from the new app's arguments.
     remaining = app.arguments()[1:] if created else argv
-    from PySide6.QtCore import Qt
-    from PySide6.QtGui import QColor, QPixmap
-    from PySide6.QtWidgets import QSplashScreen
-
-    pixmap = QPixmap(460, 160)
-    pixmap.fill(QColor("#24292f"))
-    splash = QSplashScreen(pixmap)
-    splash.show()
-
-    def say(name: str) -> None:
-        splash.showMessage(f"Inspector\n\nLoading the inspection engine ({name})...",
-                           Qt.AlignmentFlag.AlignCenter, QColor("white"))
-        app.processEvents()
-
-    preload_engine(say)
     from inspector.gui.main_window import MainWindow
 
-    window = MainWindow()
+    window = MainWindow(defer_engine=True)
     window.show()
-    splash.finish(window)
+    if os.environ.get("INSPECTOR_QUIT_AFTER_SHOW"):  # benchmarks/startup.py: time to the first shown window
+        from PySide6.QtCore import QTimer
+
+        def report_and_quit() -> None:
+            print(f"window shown; torch imported: {'torch' in sys.modules}", flush=True)
+            app.quit()
+
+        QTimer.singleShot(0, report_and_quit)
+        return int(app.exec())
+    app.processEvents()
+    window.load_engine()
     project_arg = next((a for a in remaining if not a.startswith("-")), None)
     if project_arg:
         window.open_project(Path(project_arg))

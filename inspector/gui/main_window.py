@@ -17,12 +17,13 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayo
 
 from inspector.gui.camera import CameraController
 from inspector.gui.context import AppContext, TaskTracker
+from inspector.gui.widgets.page_tabs import PageTabs
 from inspector.gui.pages.acquire import AcquirePage
-from inspector.gui.pages.fit import FitPage
 from inspector.gui.pages.inspect import InspectPage
 from inspector.gui.pages.log import LogPage
 from inspector.gui.pages.policy import PolicyPage
 from inspector.gui.pages.review import ReviewPage
+from inspector.gui.pages.run import RunPage
 from inspector.gui.pages.welcome import WelcomePage
 from inspector.gui.session import Session
 from inspector.gui.widgets.gallery import ThumbnailCache
@@ -161,7 +162,8 @@ class ClassPanel(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, camera_factory=None) -> None:
+    def __init__(self, camera_factory=None, defer_engine: bool = False) -> None:
+        """`defer_engine`: show at once with a placeholder Fit page; `load_engine()` later imports torch & co."""
         super().__init__()
         self.setWindowTitle("Inspector")
         self.setObjectName("mainWindow")
@@ -172,16 +174,25 @@ class MainWindow(QMainWindow):
         self._build_status_bar()  # before the pages: they report to it from their first jobs
 
         self.welcome = WelcomePage()
-        self.tabs = QTabWidget()
+        self.tabs = PageTabs()
         self.tabs.setDocumentMode(True)
         self.acquire_page = AcquirePage(self.ctx)
         self.policy_page = PolicyPage(self.ctx)
-        self.fit_page = FitPage(self.ctx)
+        self.engine_ready = not defer_engine
+        if defer_engine:
+            self.fit_page = QLabel("Loading the inspection engine...")
+            self.fit_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.fit_page.title = "3  Fit"
+        else:
+            from inspector.gui.pages.fit import FitPage
+
+            self.fit_page = FitPage(self.ctx)
         self.review_page = ReviewPage(self.ctx)
         self.inspect_page = InspectPage(self.ctx)
         self.log_page = LogPage(self.ctx)
+        self.run_page = RunPage(self.ctx)
         self.pages = [self.acquire_page, self.policy_page, self.fit_page, self.review_page, self.inspect_page,
-                      self.log_page]
+                      self.log_page, self.run_page]
         for page in self.pages:
             self.tabs.addTab(page, page.title)
         self.stack = QStackedWidget()
@@ -201,6 +212,7 @@ class MainWindow(QMainWindow):
         self.message_dock.setWidget(self.message_panel)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.message_dock)
         self.resizeDocks([self.message_dock], [80], Qt.Orientation.Vertical)
+        self.resizeDocks([self.class_dock], [190], Qt.Orientation.Horizontal)  # room for the pages at 1024 px
 
         self._build_menus()
         self.welcome.newRequested.connect(self.new_project_dialog)
@@ -220,6 +232,39 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._on_project_changed()
 
+    def load_engine(self) -> None:
+        """Import the engine (torch, timm, detectors) behind the shown window, then build the Fit page.
+
+        Done on the GUI thread between event-loop turns (see app.ENGINE_MODULES for why not on a worker);
+        the status bar says which module is loading.
+        """
+        if self.engine_ready:
+            return
+        from PySide6.QtWidgets import QApplication
+
+        from inspector.gui.app import preload_engine
+        from inspector.gui.pages.fit import FitPage
+
+        def say(name: str) -> None:
+            self.status_engine.setText(f"Engine: loading {name}...")
+            QApplication.processEvents()
+
+        self.status_engine.show()
+        preload_engine(say)
+        placeholder = self.fit_page
+        index = self.tabs.indexOf(placeholder)
+        current = self.tabs.currentIndex()
+        self.fit_page = FitPage(self.ctx)
+        self.pages[self.pages.index(placeholder)] = self.fit_page
+        scroller = QTabWidget.widget(self.tabs, index)  # the placeholder's scroll area
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, self.fit_page, self.fit_page.title)
+        self.tabs.setCurrentIndex(current)
+        scroller.deleteLater()
+        self.engine_ready = True
+        self.status_engine.setText("Engine: ready")
+        self.status_engine.hide()
+
     # -- chrome -----------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -229,12 +274,19 @@ class MainWindow(QMainWindow):
         self.status_device.setObjectName("statusDevice")
         self.status_device.setToolTip("Where the backbone runs (set on the Fit page)")
         self.status_task = QLabel("")
+        self.status_engine = QLabel("")
+        self.status_engine.setObjectName("statusEngine")
+        self.status_engine.hide()
         self.status_progress = QProgressBar()
         self.status_progress.setMaximumWidth(160)
         self.status_progress.setMaximumHeight(14)
         self.status_progress.setTextVisible(False)
         self.status_progress.hide()
-        for widget in (self.status_task, self.status_progress, self.status_project, self.status_class, self.status_device):
+        for label in (self.status_task, self.status_class, self.status_project):
+            label.setMinimumWidth(0)  # long texts are cut, the window never widens for them
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, label.sizePolicy().verticalPolicy())
+            label.setMaximumWidth(360)
+        for widget in (self.status_engine, self.status_task, self.status_progress, self.status_project, self.status_class, self.status_device):
             bar.addPermanentWidget(widget)
 
     def _build_menus(self) -> None:
@@ -364,7 +416,7 @@ class MainWindow(QMainWindow):
         self._update_status()
 
     def refit_after_review(self) -> None:
-        if self.fit_page.running:
+        if not self.engine_ready or self.fit_page.running:
             return
         self.tabs.setCurrentWidget(self.fit_page)
         self.fit_page.start_fit(refine_ratio=0.0)

@@ -27,6 +27,10 @@ class CancelToken:
     def cancel(self) -> None:
         self._event.set()
 
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to `timeout_s`, waking at once on cancel; True when cancelled."""
+        return self._event.wait(timeout_s)
+
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from inspector.station.frame_sources import SourceLost
 from inspector.station.hotfolder import HotFolder
 from inspector.station.inspection import CancelToken, Predictor, inspect_files
 from inspector.station.outbox import Outbox
@@ -50,12 +51,21 @@ class RunLoop:
         self.cancel = CancelToken()
         self._paused = threading.Event()
         self._on_status = on_status
+        self.retry_initial_s, self.retry_max_s = 0.5, 30.0
+        self._retry_s, self._source_lost = self.retry_initial_s, False
+        self._model_lock = threading.Lock()
+        self._pending: list = []  # parts polled but not yet judged in trigger mode
+        self.on_result: Optional[Callable[[dict], None]] = None  # e.g. the OPC UA server's last-result nodes
 
     def _set(self, state: str, reason: str = "") -> None:
         if (state, reason) != (self.status.state, self.status.reason):
             self.status.state, self.status.reason = state, reason
-            if self._on_status:
-                self._on_status(self.status)
+            self._notify()
+
+    def _notify(self) -> None:
+        """Status listeners see state changes and, after every batch, the new counters."""
+        if self._on_status:
+            self._on_status(self.status)
 
     def pause(self) -> None:
         self._paused.set()
@@ -73,7 +83,9 @@ class RunLoop:
                 self._set(PAUSED)
                 time.sleep(idle_sleep_s)
                 continue
-            parts = self.source.poll()
+            parts = self._poll_source()
+            if parts is None:
+                continue  # source lost: ALARM shown, back-off done, reconnect tried
             if not parts:
                 self._set(WAITING)
                 time.sleep(idle_sleep_s)
@@ -81,10 +93,12 @@ class RunLoop:
             self._set(RUNNING)
             by_path = {part.path: part for part in parts}
             try:
-                for batch in inspect_files(list(by_path), self.predict, cancel=self.cancel):
-                    for result in batch:
-                        self._record(by_path[result.path], result)
-                        done += 1
+                with self._model_lock:  # a model swap waits for the batch: each row names the model that judged it
+                    for batch in inspect_files(list(by_path), self.predict, cancel=self.cancel):
+                        for result in batch:
+                            self._record(by_path[result.path], result)
+                            done += 1
+                        self._notify()
             except OSError as exc:
                 reason = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else f"cannot record: {exc}"
                 self._set(ALARM, reason)
@@ -94,14 +108,72 @@ class RunLoop:
                 break
             if max_parts is not None and done >= max_parts:
                 break
+        if self.status.state != ALARM or self._source_lost:
+            self._set(STOPPED)
+        return self.status
+
+    def swap_model(self, predict: Predictor, model_id: str, threshold: Optional[float]) -> None:
+        """Change model and/or working point between parts (see engineer.StationChanges: unlocked, logged)."""
+        with self._model_lock:
+            self.predict, self.model_id, self.threshold = predict, model_id, threshold
+
+    def _poll_source(self) -> Optional[list]:
+        """The source's new parts; on SourceLost: ALARM, wait (growing back-off), reconnect, None."""
+        try:
+            parts = self.source.poll()
+        except SourceLost as exc:
+            self._source_lost = True
+            self._set(ALARM, f"source lost: {exc}")
+            self.cancel.wait(self._retry_s)
+            self._retry_s = min(self._retry_s * 2, self.retry_max_s)
+            try:
+                if not self.cancel.cancelled:
+                    self.source.reconnect()
+            except SourceLost as again:
+                self._set(ALARM, f"source lost: {again}")
+            return None
+        if self._source_lost:
+            self._source_lost, self._retry_s = False, self.retry_initial_s
+            self.status.counters["reconnects"] += 1
+        return parts
+
+    def serve_triggers(self) -> StationStatus:
+        """Trigger mode: parts are judged by `judge_one` (called per PLC trigger) until stopped."""
+        self._set(WAITING)
+        while not self.cancel.wait(0.1):
+            pass
         if self.status.state != ALARM:
             self._set(STOPPED)
         return self.status
 
-    def _record(self, part, result) -> None:
+    def judge_one(self, timeout_s: float = 5.0) -> dict:
+        """Trigger mode (PLC handshake): judge the next part to arrive; an ERROR payload if none comes."""
+        deadline = time.monotonic() + timeout_s
+        while not self._pending and time.monotonic() < deadline and not self.cancel.cancelled:
+            self._pending.extend(self.source.poll())
+            if not self._pending:
+                time.sleep(0.02)
+        if not self._pending:
+            return {"part_id": "", "verdict": "ERROR", "score": None, "error": "no part arrived", "time": time.time()}
+        part = self._pending.pop(0)
+        self._set(RUNNING)
+        try:
+            with self._model_lock:
+                result = next(inspect_files([part.path], self.predict))[0]
+                payload = self._record(part, result)
+            self._notify()
+        except (OSError, InspectorError) as exc:
+            self._set(ALARM, f"cannot record: {exc}")
+            return {"part_id": part.part_id, "verdict": "ERROR", "score": None, "error": str(exc), "time": time.time()}
+        self._set(WAITING)
+        return payload
+
+    def _record(self, part, result) -> dict:
         """Log, queue for publishing, then move the file out: a restart never judges twice."""
-        row_id = self.log.record(None, self.class_name, self.model_id, result.score, self.threshold,
-                                 result.verdict, str(part.path))
+        row_id = None
+        if result.verdict != "ERROR":  # the log keeps PASS/REVIEW/FAIL only; an ERROR still goes out
+            row_id = self.log.record(None, self.class_name, self.model_id, result.score, self.threshold,
+                                     result.verdict, str(part.path))
         payload = {"part_id": part.part_id, "verdict": result.verdict, "score": result.score,
                    "threshold": self.threshold, "class": self.class_name, "model_id": self.model_id,
                    "operator": self.status.operator, "log_id": row_id, "error": result.error,
@@ -110,3 +182,6 @@ class RunLoop:
         self.source.finish(part, ok=result.verdict != "ERROR")
         self.status.counters[result.verdict] += 1
         self.status.counters["total"] += 1
+        if self.on_result is not None:
+            self.on_result(payload)
+        return payload

@@ -20,15 +20,17 @@ from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 from inspector.store.atomic import atomic_open
 from inspector.types import InspectorError
 
-SCHEMA_VERSION = 1
-VERDICTS = ("PASS", "REVIEW", "FAIL")
+SCHEMA_VERSION = 2
+#: ERROR (since log version 2): the part could not be judged (unreadable image, broken model,
+#: non-finite score); it has no score and the reason is kept in `note`.
+VERDICTS = ("PASS", "REVIEW", "FAIL", "ERROR")
 #: What an operator may decide; common synonyms are accepted by `normalise_decision`.
 DECISIONS = ("PASS", "FAIL")
 _DECISION_SYNONYMS = {"PASS": "PASS", "OK": "PASS", "GOOD": "PASS", "ACCEPT": "PASS",
                       "FAIL": "FAIL", "NG": "FAIL", "NOK": "FAIL", "BAD": "FAIL", "DEFECT": "FAIL", "REJECT": "FAIL"}
 #: Columns of `query` results and of the CSV export, in order.
 COLUMNS = ("id", "time", "class_name", "model_id", "score", "threshold", "review_threshold", "verdict",
-           "operator_decision", "final_verdict", "operator", "decision_time", "image_path")
+           "operator_decision", "final_verdict", "operator", "decision_time", "image_path", "note")
 
 TimeLike = Union[datetime, date, float, int, str]
 
@@ -59,8 +61,36 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_inspection ON decisions (inspection_id);
 """
 
+# SQLite cannot change a CHECK constraint in place: version 2 rebuilds `inspections` (same ids,
+# so `decisions` still points at the right rows) with ERROR allowed and a `note` column.
+_V1_TO_V2 = """
+CREATE TABLE inspections_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    class_name TEXT NOT NULL,
+    model_id TEXT,
+    score REAL,
+    threshold REAL,
+    review_threshold REAL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('PASS', 'REVIEW', 'FAIL', 'ERROR')),
+    image_path TEXT,
+    operator_decision TEXT CHECK (operator_decision IS NULL OR operator_decision IN ('PASS', 'FAIL')),
+    operator TEXT,
+    decision_time TEXT,
+    note TEXT
+);
+INSERT INTO inspections_v2 (id, time, class_name, model_id, score, threshold, review_threshold, verdict, image_path,
+                            operator_decision, operator, decision_time)
+    SELECT id, time, class_name, model_id, score, threshold, review_threshold, verdict, image_path,
+           operator_decision, operator, decision_time FROM inspections;
+DROP TABLE inspections;
+ALTER TABLE inspections_v2 RENAME TO inspections;
+CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time);
+CREATE INDEX IF NOT EXISTS inspections_class_time ON inspections (class_name, time);
+"""
+
 # version -> SQL that upgrades a log from that version to the next one
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1}
+_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _V1_TO_V2}
 
 
 def to_utc_iso(value: Optional[TimeLike] = None) -> str:
@@ -212,6 +242,20 @@ class InspectionLog:
                     f"The inspection log {self.path} was written by a newer Inspector (log version {version}; "
                     f"this version reads up to {SCHEMA_VERSION}). Update Inspector to open it."
                 )
+            if version < SCHEMA_VERSION:
+                # Rebuilding a table that `decisions` references needs foreign keys off (outside
+                # any transaction); they are checked once the migration has committed.
+                conn.execute("PRAGMA foreign_keys = OFF")
+                try:
+                    self._run_migrations(conn, version)
+                finally:
+                    conn.execute("PRAGMA foreign_keys = ON")
+                broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise sqlite3.DatabaseError(f"{len(broken)} decisions point at no inspection after migration")
+
+    def _run_migrations(self, conn: sqlite3.Connection, version: int) -> None:
+        with self._lock:
             while version < SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -244,9 +288,10 @@ class InspectionLog:
     # -- writing ------------------------------------------------------------------------------
     def record(self, time: Optional[TimeLike], class_name: str, model_id: Optional[str], score: Optional[float],
                threshold: Optional[float], verdict: str, image_path: Optional[str | Path],
-               review_threshold: Optional[float] = None) -> Optional[int]:
+               review_threshold: Optional[float] = None, note: Optional[str] = None) -> Optional[int]:
         """Append one inspection; returns its row id. Durable once this returns.
 
+        An ERROR row has no score (any given is dropped) and should say why in `note`.
         A read-only log records nothing and returns None (inspection without logging).
         """
         if self.read_only:
@@ -256,17 +301,19 @@ class InspectionLog:
             raise InspectorError(f"Unknown verdict '{verdict}': expected one of {', '.join(VERDICTS)}.")
         if not class_name:
             raise InspectorError("An inspection must name its part class.")
+        if verdict_text == "ERROR":
+            score = None
         row = (
             to_utc_iso(time), str(class_name), None if model_id is None else str(model_id),
             _finite_or_none(score, "score"), _finite_or_none(threshold, "threshold"),
             _finite_or_none(review_threshold, "review threshold"), verdict_text,
-            None if image_path is None else str(image_path),
+            None if image_path is None else str(image_path), None if note is None else str(note),
         )
         with self._lock:
             try:
                 cursor = self._connection().execute(
                     "INSERT INTO inspections (time, class_name, model_id, score, threshold, review_threshold, "
-                    "verdict, image_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+                    "verdict, image_path, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
             except sqlite3.Error as exc:
                 raise self._write_error(exc) from exc
             return int(cursor.lastrowid)
@@ -340,7 +387,7 @@ class InspectionLog:
 
     _SELECT = ("SELECT id, time, class_name, model_id, score, threshold, review_threshold, verdict, "
                "operator_decision, COALESCE(operator_decision, verdict) AS final_verdict, operator, "
-               "decision_time, image_path FROM inspections")
+               "decision_time, image_path, note FROM inspections")
 
     def _rows(self, filters: dict[str, Any], limit: Optional[int], offset: int, newest_first: bool) -> Iterator[tuple]:
         where, params = self._where(**filters)

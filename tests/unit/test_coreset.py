@@ -113,3 +113,25 @@ def test_greedy_validates_the_requested_size():
     with pytest.raises(InspectorError):
         greedy_coreset(points, 6)
     assert greedy_coreset(points, 1).shape == (1,)
+
+
+@pytest.mark.parametrize("force_dense", [True, False])
+def test_dense_fallback_equals_plain_greedy_and_covers_like_exact_greedy(monkeypatch, force_dense):
+    """The dense update (taken when pruning rarely skips) must give the same picks as the plain
+    loop; with the 16-d JL projection the covering radius stays close to exact greedy's."""
+    import inspector.detectors.coreset as coreset
+    monkeypatch.setattr(coreset, "_DENSE_PROBE", 8)
+    monkeypatch.setattr(coreset, "_DENSE_ACTIVE_FRACTION", -1.0 if force_dense else 2.0)
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(2000, 48)).astype(np.float32)
+    selected = coreset.greedy_coreset(points, 120, projection_dim=48, seed=2, block_size=32)
+    start = int(np.random.default_rng(2).integers(len(points)))
+    np.testing.assert_array_equal(selected, greedy_coreset_reference(torch.from_numpy(points), 120, start=start))
+    # approximate (projected) greedy: max min-distance within 15 % of the exact greedy's
+    full = torch.from_numpy(points)
+
+    def covering_radius(idx: np.ndarray) -> float:
+        return float(torch.cdist(full, full[torch.from_numpy(idx)]).min(1).values.max())
+
+    projected = coreset.greedy_coreset(points, 120, projection_dim=24, seed=2, block_size=32)
+    assert covering_radius(projected) <= 1.15 * covering_radius(selected)

@@ -89,7 +89,7 @@ def test_operator_override_keeps_machine_verdict_and_history(log, tmp_path):
     log.set_operator_decision(ids[1], "defect", operator="Ben")
     assert [h["decision"] for h in log.decision_history(ids[1])] == ["PASS", "FAIL"]
     assert log.query(final_verdict="FAIL", class_name="bottle")[0]["operator"] == "Ben"
-    assert log.counts(class_name="bottle") == {"PASS": 1, "REVIEW": 1, "FAIL": 1}
+    assert log.counts(class_name="bottle") == {"PASS": 1, "REVIEW": 1, "FAIL": 1, "ERROR": 0}
     assert [r["id"] for r in log.query(decided=True)] == [ids[1]]
     log.set_operator_decision(ids[1], None)  # withdrawn: the machine verdict counts again
     assert log.get(ids[1])["final_verdict"] == "FAIL" and len(log.decision_history(ids[1])) == 3

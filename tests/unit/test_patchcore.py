@@ -140,3 +140,13 @@ def test_ivf_never_returns_missing_neighbours(rng):
     distances, neighbours = detector._search(queries, 5)
     assert np.all(neighbours >= 0) and np.all(np.isfinite(distances))
     assert np.all(np.isfinite(detector.score(test).image_scores))
+
+
+def test_memory_bank_budget_caps_the_coreset(rng):
+    train = small_maps(rng, 6)
+    capped = create_detector("patchcore", coreset_ratio=0.5, max_bank=7).fit(train)
+    assert capped.memory_bank_.shape[0] == 7
+    uncapped = create_detector("patchcore", coreset_ratio=0.5).fit(train)
+    assert uncapped.memory_bank_.shape[0] == round(0.5 * uncapped.n_train_patches_)
+    with pytest.raises(InspectorError):
+        create_detector("patchcore", max_bank=0).fit(train)

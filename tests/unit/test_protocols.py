@@ -180,9 +180,9 @@ def test_low_data_resumes_after_an_interruption(category, tmp_path, fake_extract
     messages = []
     resumed = _low_data(category, out, Reporter(lambda p: messages.append(p)))
     assert len(fits) == 20 - 7  # only the missing cells are fitted
-    # train and test features come from the cache; the augmented copies (never reached before the
-    # interruption) are encoded once now
-    assert fake_extractor.encoded == encoded_before + 20 * 2
+    # every feature (train, test and the augmented copies) is encoded before the first cell and
+    # cached, so the resumed run encodes nothing
+    assert fake_extractor.encoded == encoded_before
     assert messages[0].done == 7 and "7 of 20" in messages[0].message
 
     fresh = _low_data(category, tmp_path / "fresh")

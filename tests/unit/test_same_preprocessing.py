@@ -68,10 +68,10 @@ def test_png_jpeg_and_camera_array_give_identical_backbone_input(tmp_path):
 
 
 def test_fit_settings_record_preprocessing_and_read_old_models():
-    from inspector.features.preprocess import PREPROCESSING_V1
+    from inspector.features.preprocess import PREPROCESSING_V1, PREPROCESSING_V2
     from inspector.pipeline import FitSettings
 
-    assert FitSettings().to_json()["preprocessing"] == PREPROCESSING_V1
+    assert FitSettings().to_json()["preprocessing"] == PREPROCESSING_V2  # new fits keep the aspect ratio
     old = FitSettings().to_json()
     del old["preprocessing"]
     assert FitSettings.from_json(old).preprocessing == PREPROCESSING_V1

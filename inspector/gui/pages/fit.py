@@ -139,7 +139,7 @@ class FitPage(QWidget):
         self.image_size.setSingleStep(16)
         self.image_size.setValue(224)
         self.image_size.setSuffix(" px")
-        self.image_size.setToolTip("Images are resized to this square size before the backbone (224 = default)")
+        self.image_size.setToolTip("Short side of the backbone input (224 = default); the long side keeps the training images' aspect ratio")
         self.detector = QComboBox()
         for name, cls in sorted(self.detector_classes.items(), key=lambda kv: kv[0] != "padim"):
             label = getattr(cls, "display_name", "") or name
@@ -281,6 +281,7 @@ class FitPage(QWidget):
         for signal in (self.session.images_changed, self.session.policy_changed, self.session.review_changed):
             signal.connect(self._update_notes)
         self.session.model_changed.connect(self._fill_models)
+        self.session.project_changed.connect(self.clear_fit_result)
         self._on_detector()
         self._on_calibration()
         self._detect_device()
@@ -497,12 +498,16 @@ class FitPage(QWidget):
             from inspector.io.images import load_image
             from inspector.pipeline import fit_model
 
-            images = []
+            images, kept, skipped = [], [], []
             for index, path in enumerate(paths):
                 reporter.report("load", index, len(paths), f"Loading {path.name}")
-                images.append(load_image(path))  # same loader and size limit as inspection
-            reporter.report("load", len(paths), len(paths), f"{len(paths)} image(s) loaded")
-            result = fit_model(images, settings, reporter, names=names)
+                try:
+                    images.append(load_image(path))  # same loader and size limit as inspection
+                    kept.append(names[index])
+                except InspectorError:  # a bad file is skipped and listed, never stops the fit
+                    skipped.append(names[index])
+            reporter.report("load", len(paths), len(paths), f"{len(images)} image(s) loaded")
+            result = fit_model(images, settings, reporter, names=kept, skipped=skipped)
             reporter.report("save", 0, 1, "Saving the model")
             model_id, folder = project.new_model_dir(class_name)
             result.model.model_id = model_id
@@ -546,10 +551,17 @@ class FitPage(QWidget):
             text += f"<br>SROC flagged <b>{flagged}</b> training image(s): check them on the <b>Review</b> page."
         if not model.localizes:
             text += "<br>This detector gives a score per part, no heatmap."
+        if model.info.get("skipped_images"):
+            text += f"<br>Unreadable, skipped: {', '.join(model.info['skipped_images'])}."
         self.summary.setText(text)
         self.progress.end("Fit finished", True)
         self.ctx.messages.info(f"Model {model_id} fitted and active for '{class_name}'.")
         self.fitFinished.emit(True)
+
+    def clear_fit_result(self) -> None:
+        """Another project: the previous project's fit summary must not be shown as this one's."""
+        self.last_result = None
+        self.summary.setText("")
 
     def _flagged_ids(self, ranking) -> list[str]:
         """Image ids of the training images SROC flagged (rankings index the fit's image list)."""

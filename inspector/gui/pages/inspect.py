@@ -281,7 +281,8 @@ class InspectPage(QWidget):
                                      if not self.session.model_error else f"Model not usable: {self.session.model_error}")
         else:
             name = getattr(model.detector, "display_name", "") or model.settings.detector
-            self.model_label.setText(f"{name}, {model.settings.backbone} {model.settings.image_size} px"
+            self.model_label.setText(f"{name}, {model.settings.backbone} "
+                                     f"{'x'.join(map(str, model.feature_config.input_shape))} px"
                                      + ("" if model.localizes else " (score only, no heatmap)"))
             self.model_label.setToolTip(f"Active model {model.model_id}")
         self._on_saved_thresholds_changed()
@@ -330,8 +331,9 @@ class InspectPage(QWidget):
         threshold = self.threshold
         good = [np.asarray(threshold.nominal_scores, dtype=np.float64)]
         defect = [np.asarray(threshold.defect_scores, dtype=np.float64)]
-        good.append(np.array([r.score for r in self.results if r.label == "good"], dtype=np.float64))
-        defect.append(np.array([r.score for r in self.results if r.label == "defect"], dtype=np.float64))
+        current = [r for r in self.results if self.is_current(r)]  # another model's scores are another scale
+        good.append(np.array([r.score for r in current if r.label == "good"], dtype=np.float64))
+        defect.append(np.array([r.score for r in current if r.label == "defect"], dtype=np.float64))
         return np.concatenate(good), np.concatenate(defect)
 
     def _update_levels(self) -> None:
@@ -417,10 +419,21 @@ class InspectPage(QWidget):
     def verdict_of(self, score: float) -> str:
         return "" if self.threshold is None else self.threshold.verdict(score)
 
+    def is_current(self, result: InspectionResult) -> bool:
+        """Whether the active model scored this result (only then is its score on the threshold's scale)."""
+        model = self.session.model
+        return result.model_id is None or (model is not None and model.model_id == result.model_id)
+
+    def judge(self, result: InspectionResult) -> str:
+        """The working point's verdict; a result of an earlier model keeps the verdict it was logged with."""
+        if not self.is_current(result):
+            return result.recorded_verdict or "ERROR"
+        return self.verdict_of(result.score)
+
     def _rejudge(self) -> None:
         for row in range(self.model.rowCount()):
             index = self.model.item(row, 0).data(Qt.ItemDataRole.UserRole)
-            self.model.set_verdict(row, self.verdict_of(self.results[index].score))
+            self.model.set_verdict(row, self.judge(self.results[index]))
         self._update_summary()
         self._show_verdict()
 
@@ -435,7 +448,7 @@ class InspectPage(QWidget):
         self.prev_button.setEnabled(bool(self.results))
         self.next_button.setEnabled(bool(self.results))
         has_current = self.current is not None
-        verdict = self.verdict_of(self.results[self.current].score) if has_current else ""
+        verdict = self.judge(self.results[self.current]) if has_current else ""
         self.confirm_button.setEnabled(has_current and verdict in ("PASS", "FAIL"))
         self.pass_button.setEnabled(has_current)
         self.fail_button.setEnabled(has_current)
@@ -487,22 +500,30 @@ class InspectPage(QWidget):
 
         def work(reporter):
             from inspector.io.images import load_image
-            from inspector.types import Reporter
+            from inspector.pipeline import Prediction
+            from inspector.types import InspectorError, Reporter
 
             log = project.log
             total = len(paths)
             for start in range(0, total, BATCH):
                 reporter.report("inspect", start, total, f"Inspecting {paths[start].name} ({start + 1}/{total})")
                 chunk = paths[start:start + BATCH]
-                images = [load_image(p) for p in chunk]
-                predictions = model.predict(images, Reporter(None, reporter.cancel_token))
+                loaded, unreadable = {}, {}
+                for offset, path in enumerate(chunk):
+                    try:
+                        loaded[offset] = load_image(path)
+                    except InspectorError as exc:  # an unreadable file is an ERROR row, never stops the batch
+                        unreadable[offset] = Prediction.failed(str(exc))
+                scored = iter(model.predict(list(loaded.values()), Reporter(None, reporter.cancel_token)) if loaded else ())
+                predictions = [unreadable[i] if i in unreadable else next(scored) for i in range(len(chunk))]
                 batch = []
                 for offset, (path, prediction) in enumerate(zip(chunk, predictions)):
                     verdict = threshold.verdict(prediction.score)
                     log_id = log.record(None, class_name, model.model_id, prediction.score, threshold.fail, verdict,
-                                        str(path), review_threshold=threshold.review)
+                                        str(path), review_threshold=threshold.review, note=prediction.error or None)
                     batch.append(InspectionResult(path, float(prediction.score), small_map(prediction.anomaly_map),
-                                                  labels[start + offset], log_id))
+                                                  labels[start + offset], log_id, model_id=model.model_id,
+                                                  recorded_verdict=verdict))
                 relay.results.emit(class_name, batch)
             reporter.report("inspect", total, total, f"{total} part(s) inspected")
             return total
@@ -539,7 +560,8 @@ class InspectPage(QWidget):
                                         None if path is None else str(path), review_threshold=threshold.review)
             relay.results.emit(class_name, [InspectionResult(path, float(prediction.score),
                                                              small_map(prediction.anomaly_map), label, log_id,
-                                                             image=None if path is not None else image)])
+                                                             image=None if path is not None else image,
+                                                             model_id=model.model_id, recorded_verdict=verdict)])
             return 1
 
         return self._start(work, "Inspect captured part")
@@ -563,7 +585,7 @@ class InspectPage(QWidget):
         for result in batch:
             index = len(self.results)
             self.results.append(result)
-            self.model.add(index, result, self.verdict_of(result.score))
+            self.model.add(index, result, self.judge(result))
         if any(r.label for r in batch):
             self._sync_threshold_widgets()  # labelled scores join the histogram
         self._update_summary()
@@ -586,6 +608,8 @@ class InspectPage(QWidget):
 
     def clear_results(self) -> None:
         self.results = []
+        self.progress_label.setText("")
+        self.histogram.set_score(None)
         self.model.removeRows(0, self.model.rowCount())
         self.current = None
         self._show_result(None)
@@ -598,10 +622,10 @@ class InspectPage(QWidget):
             return
         counts = {"PASS": 0, "REVIEW": 0, "FAIL": 0}
         for result in self.results:
-            verdict = result.decision or self.verdict_of(result.score)
+            verdict = result.decision or self.judge(result)
             counts[verdict] = counts.get(verdict, 0) + 1
         text = f"{len(self.results)} part(s): {counts['PASS']} PASS, {counts['REVIEW']} REVIEW, {counts['FAIL']} FAIL"
-        labelled = [r for r in self.results if r.label in ("good", "defect")]
+        labelled = [r for r in self.results if r.label in ("good", "defect") and self.is_current(r)]
         if labelled:
             wrong = sum((self.verdict_of(r.score) == "FAIL") != (r.label == "defect") for r in labelled)
             text += f"  |  against the {len(labelled)} known labels: {wrong} wrong at this working point"
@@ -645,7 +669,7 @@ class InspectPage(QWidget):
         result = self.results[index]
         self.image_name.setText(result.name)
         self.image_name.setToolTip(str(result.path) if result.path else "camera frame (not saved)")
-        self.histogram.set_score(result.score)
+        self.histogram.set_score(result.score if self.is_current(result) else None)
         if result.image is not None:
             self._on_display_loaded((index, result.image))
         elif result.path is not None:
@@ -684,11 +708,15 @@ class InspectPage(QWidget):
                 self.score_label.setText("Open or capture a part to inspect it.")
             return
         result = self.results[self.current]
-        verdict = self.verdict_of(result.score)
+        verdict = self.judge(result)
         self.verdict.setText(verdict)
         self._style_verdict(verdict)
         review = f", REVIEW from {self.threshold.review:.4g}" if self.threshold.review is not None else ""
-        self.score_label.setText(f"Score <b>{result.score:.4g}</b>  (FAIL at {self.threshold.fail:.4g}{review})"
+        if self.is_current(result):
+            where = f"(FAIL at {self.threshold.fail:.4g}{review})"
+        else:
+            where = f"(scored by the earlier model {result.model_id}: verdict as logged then)"
+        self.score_label.setText(f"Score <b>{result.score:.4g}</b>  {where}"
                                  + (f"  -  labelled {result.label}" if result.label else ""))
         if result.decision:
             self.decision_label.setText(f"Operator decision: <b>{result.decision}</b>")
@@ -714,7 +742,7 @@ class InspectPage(QWidget):
         if self.current is None or self.threshold is None:
             return
         result = self.results[self.current]
-        verdict = self.verdict_of(result.score)
+        verdict = self.judge(result)
         if decision is None:
             if verdict not in ("PASS", "FAIL"):
                 self.decision_label.setText("REVIEW cannot be confirmed: press P (good) or F (defective).")
@@ -757,7 +785,7 @@ class InspectPage(QWidget):
             writer.writerow([str(result.path) if result.path else "", result.label or "", repr(result.score),
                              repr(self.threshold.fail) if self.threshold else "",
                              "" if self.threshold is None or self.threshold.review is None else repr(self.threshold.review),
-                             self.verdict_of(result.score), result.decision or "", result.log_id or ""])
+                             self.judge(result), result.decision or "", result.log_id or ""])
         try:
             write_bytes_atomic(path, buffer.getvalue().encode("utf-8-sig"))
         except Exception as exc:  # noqa: BLE001

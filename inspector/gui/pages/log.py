@@ -54,7 +54,6 @@ class LogPage(QWidget):
         for widget in (QLabel("Show:"), self.scope, self.verdict, QLabel("Newest:"), self.limit, self.refresh_button):
             top.addWidget(widget)
         top.addStretch(1)
-        top.addWidget(self.counts)
         top.addWidget(self.export_button)
         self.model = QStandardItemModel(0, len(HEADERS), self)
         self.model.setHorizontalHeaderLabels(list(HEADERS))
@@ -68,6 +67,7 @@ class LogPage(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(len(HEADERS) - 1, QHeaderView.ResizeMode.Stretch)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.counts)  # its own line: a long summary never pushes Export off a 1024 px window
         layout.addWidget(self.table, 1)
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(self.export_dialog)

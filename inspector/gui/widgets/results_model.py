@@ -31,6 +31,8 @@ class InspectionResult:
     log_id: Optional[int] = None
     decision: Optional[str] = None
     image: Optional[np.ndarray] = None  # kept only for camera frames without a saved file
+    model_id: Optional[str] = None  # the model that scored it: scores of different models are not comparable
+    recorded_verdict: str = ""  # the verdict logged when it was inspected (kept once the model changes)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,217 @@
+"""`inspector run` as a subprocess: real mosquitto, a hot folder, SIGTERM -> clean stop, exit 0."""
+import asyncio
+import json
+import socket
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from inspector.cli.main import main
+from inspector.store.log import InspectionLog
+from inspector.store.project import Project
+
+from asyncua import Client
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _wait(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+async def _opcua_counters(port):
+    async with Client(f"opc.tcp://127.0.0.1:{port}/inspector/") as client:
+        idx = await client.get_namespace_index("urn:inspector:station")
+        station = await client.nodes.objects.get_child([f"{idx}:Station"])
+        total = await (await station.get_child([f"{idx}:Counters", f"{idx}:total"])).read_value()
+        errors = await (await station.get_child([f"{idx}:Counters", f"{idx}:ERROR"])).read_value()
+        operator = await (await station.get_child([f"{idx}:Operator"])).read_value()
+        return total, errors, operator
+
+
+def test_run_judges_publishes_and_stops_cleanly_on_sigterm(broker, synthetic_category, tmp_path):
+    project = Project.create(tmp_path / "proj", "line 1")
+    project.add_class("widget")
+    model_id, model_dir = project.new_model_dir("widget")
+    assert main(["fit", str(synthetic_category), "--out", str(model_dir), "--detector", "knn",
+                 "--image-size", "64", "--quiet"]) == 0
+    project.set_active_model("widget", model_id)
+    project.save()
+    project.close()
+    hot = tmp_path / "hot"
+    hot.mkdir()
+
+    messages, status = [], []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="run-test-sub")
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("line1/#", qos=1)
+
+    def on_message(client, userdata, message):
+        (status if message.topic == "line1/station/status" else messages).append(json.loads(message.payload))
+
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        opcua_port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
+                             "run", str(tmp_path / "proj"), "--class", "widget", "--source", f"hotfolder:{hot}",
+                             "--output", f"mqtt://127.0.0.1:{broker.port}/line1",
+                             "--output", f"opcua://127.0.0.1:{opcua_port}", "--operator", "alice"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        for name in ("000.png", "001.png"):
+            shutil.copy(synthetic_category / "test" / "good" / name, hot / f"good-{name}")
+            shutil.copy(synthetic_category / "test" / "stain" / name, hot / f"stain-{name}")
+        (hot / "broken.png").write_bytes(b"not an image")
+        assert _wait(lambda: len(messages) >= 5), f"only {len(messages)} message(s)"
+        assert asyncio.run(_opcua_counters(opcua_port)) == (5, 1, "alice")
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0, err
+    assert "WAITING FOR PART" in err and "Stopped:" in err
+    by_part = {m["part_id"]: m for m in messages}
+    assert set(by_part) == {"good-000", "good-001", "stain-000", "stain-001", "broken"}
+    assert by_part["broken"]["verdict"] == "ERROR"
+    assert by_part["stain-000"]["verdict"] == "FAIL" and by_part["stain-001"]["verdict"] == "FAIL"
+    fitted_id = json.loads((model_dir / "model.json").read_text())["model_id"]
+    assert all(m["operator"] == "alice" and m["model_id"] == fitted_id for m in messages)
+    assert _wait(lambda: status and status[-1]["state"] == "STOPPED", 10)
+    with InspectionLog(tmp_path / "proj" / "inspections.sqlite") as log:
+        assert log.count() == 4  # ERROR parts go out on MQTT; the log keeps PASS/REVIEW/FAIL
+    assert sorted(p.name for p in (hot / "done").iterdir()) == sorted(
+        ["good-000.png", "good-001.png", "stain-000.png", "stain-001.png"])
+    assert [p.name for p in (hot / "error").iterdir()] == ["broken.png"]
+    sub.loop_stop()
+
+
+def _fitted_project(synthetic_category, tmp_path):
+    project = Project.create(tmp_path / "proj", "line 1")
+    project.add_class("widget")
+    model_id, model_dir = project.new_model_dir("widget")
+    assert main(["fit", str(synthetic_category), "--out", str(model_dir), "--detector", "knn",
+                 "--image-size", "64", "--quiet"]) == 0
+    project.close()
+    return tmp_path / "proj", model_dir
+
+
+def test_run_from_the_genicam_viky_producer_until_sigterm(broker, synthetic_category, tmp_path):
+    genicam = pytest.importorskip("genicam")  # the optional 'camera' extra (CI installs it)
+    cti = Path(genicam.__file__).parent / "viky.cti"
+    project, _ = _fitted_project(synthetic_category, tmp_path)  # no active model: the newest one is used
+    messages = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="run-cam-sub")
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("inspector/parts/#", qos=1)
+    sub.on_message = lambda c, u, m: messages.append(json.loads(m.payload))
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
+                             "run", str(project), "--class", "widget", "--source", f"genicam:{cti}",
+                             "--output", f"mqtt://127.0.0.1:{broker.port}", "--operator", "bo"],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait(lambda: len(messages) >= 3), f"only {len(messages)} message(s)"
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        sub.loop_stop()
+    assert rc == 0, err
+    assert all(m["verdict"] in ("PASS", "REVIEW", "FAIL") and m["operator"] == "bo" for m in messages)
+    assert len({m["part_id"] for m in messages}) == len(messages)
+    assert len(list((project / ".station" / "frames" / "done").iterdir())) >= len(messages)
+
+
+def test_bad_run_arguments_are_one_line_errors(synthetic_category, tmp_path, capsys):
+    project, model_dir = _fitted_project(synthetic_category, tmp_path)
+    base = ["run", str(project), "--class", "widget", "--operator", "x"]
+    assert main(base + ["--source", "ftp:somewhere"]) == 1
+    assert "bad --source" in capsys.readouterr().err
+    assert main(base + ["--source", f"hotfolder:{tmp_path}", "--output", "http://x:1"]) == 1
+    assert "bad --output" in capsys.readouterr().err
+    assert main(base + ["--source", f"hotfolder:{tmp_path / 'missing'}"]) == 1
+    assert "hot folder not found" in capsys.readouterr().err
+    assert main(base + ["--source", f"hotfolder:{tmp_path}", "--trigger", "plc"]) == 1
+    assert "needs an opcua://" in capsys.readouterr().err
+    assert main(base + ["--source", f"hotfolder:{tmp_path}", "--model", str(tmp_path)]) == 1
+    assert "not a model folder" in capsys.readouterr().err
+    shutil.rmtree(model_dir)
+    assert main(base + ["--source", f"hotfolder:{tmp_path}"]) == 1
+    assert "has no model yet" in capsys.readouterr().err
+
+
+async def _plc_cycle(port):
+    """One PLC handshake: Trigger -> wait Done -> read the verdict -> reset Trigger -> wait Done cleared."""
+    async with Client(f"opc.tcp://127.0.0.1:{port}/inspector/") as client:
+        idx = await client.get_namespace_index("urn:inspector:station")
+        station = await client.nodes.objects.get_child([f"{idx}:Station"])
+        node = lambda *path: station.get_child([f"{idx}:{p}" for p in path])  # noqa: E731
+        trigger, done = await node("Handshake", "Trigger"), await node("Handshake", "Done")
+        await trigger.write_value(True)
+        for _ in range(600):
+            if await done.read_value():
+                break
+            await asyncio.sleep(0.05)
+        verdict = await (await node("LastResult", "Verdict")).read_value()
+        part_id = await (await node("LastResult", "PartId")).read_value()
+        await trigger.write_value(False)
+        for _ in range(200):
+            if not await done.read_value():
+                return part_id, verdict
+            await asyncio.sleep(0.05)
+        return part_id, "Done never cleared"
+
+
+def test_run_in_plc_trigger_mode_judges_one_part_per_trigger(synthetic_category, tmp_path):
+    project, _ = _fitted_project(synthetic_category, tmp_path)
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
+                             "run", str(project), "--class", "widget", "--source", f"hotfolder:{hot}",
+                             "--output", f"opcua://127.0.0.1:{port}", "--trigger", "plc", "--operator", "pat"],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    try:
+        shutil.copy(synthetic_category / "test" / "stain" / "000.png", hot / "s0.png")
+        shutil.copy(synthetic_category / "test" / "good" / "000.png", hot / "g0.png")
+        time.sleep(0.5)  # let both files settle in the hot folder
+        assert _wait(lambda: _port_open(port), 60), "OPC UA server did not come up"
+        cycles = [asyncio.run(_plc_cycle(port)) for _ in range(2)]
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0, err
+    assert cycles[0] == ("g0", "PASS") and cycles[1] == ("s0", "FAIL")  # name order, one part per trigger
+    assert sorted(p.name for p in (hot / "done").iterdir()) == ["g0.png", "s0.png"]
+
+
+def _port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
