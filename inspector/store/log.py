@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 from inspector.store.atomic import atomic_open
+from inspector.store.safe_output import csv_cell
 from inspector.types import InspectorError
 
 SCHEMA_VERSION = 2
@@ -465,7 +466,7 @@ class InspectionLog:
             writer = csv.writer(text)
             writer.writerow(COLUMNS)
             for row in rows:
-                writer.writerow([_csv_cell(value) for value in row])
+                writer.writerow([csv_cell(value) for value in row])
                 count += 1
             text.flush()
             text.detach()
@@ -499,14 +500,6 @@ class InspectionLog:
                 self._conn.close()
         except Exception:
             pass
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    if isinstance(value, float):
-        return repr(value)
-    return "" if value is None else value
 
 
 def _split_sql(script: str) -> Iterable[str]:
