@@ -338,10 +338,10 @@ def check_detector_files(folder: Path, settings: dict) -> None:
     _expect(where, "arrays", "{...}", isinstance(arrays, dict) and all(
         isinstance(v, list) and all(_is_count(d) for d in v) for v in arrays.values()), "an object of shapes")
     check_npz(detector_dir / "detector.npz", arrays)
-    size = settings["image_size"]
-    if "input_size" in state and state["input_size"] != [size, size]:
+    expected = _input_size(settings)
+    if "input_size" in state and expected is not None and state["input_size"] != expected:
         raise InspectorError(f"{where}: the detector was fitted at input size {state['input_size']}, "
-                             f"model.json says {size}x{size}.")
+                             f"model.json's settings give {expected[0]}x{expected[1]}.")
     grid = state.get("grid")
     if grid is not None:
         _expect(where, "state.grid", grid, isinstance(grid, list) and len(grid) in (2, 3) and all(
@@ -352,6 +352,16 @@ def check_detector_files(folder: Path, settings: dict) -> None:
     weights_file = state.get("weights_file")
     if weights_file is not None:
         _check_weights_file(detector_dir, where, weights_file, state)
+
+
+def _input_size(settings: dict) -> Optional[list[int]]:
+    """The backbone input (height, width) the settings give, or None when they do not fix one."""
+    from inspector.features.preprocess import input_geometry
+
+    try:
+        return [int(v) for v in input_geometry(settings.get("preprocessing"), settings["image_size"])]
+    except InspectorError:
+        return None
 
 
 def _named_file(detector_dir: Path, where: Path, name: Any, key: str) -> tuple[Path, bytes]:

@@ -37,8 +37,9 @@ def _features(n: int = 6) -> FeatureMaps:
 def save_model(folder: Path, detector: str = "knn", **settings) -> Path:
     params = SMALL.get(detector, {})
     fitted = create_detector(detector, **params).fit(_features())
-    model = InspectionModel(FitSettings(detector=detector, image_size=64, detector_params=params, **settings),
-                            fitted, Threshold(1.0, 0.5), info={"weights_sha256": FINGERPRINT})
+    fit_settings = FitSettings(detector=detector, image_size=64, detector_params=params, **settings)
+    fit_settings = fit_settings.with_geometry_for([np.zeros((64, 64, 3), np.uint8)])  # as fit_model does
+    model = InspectionModel(fit_settings, fitted, Threshold(1.0, 0.5), info={"weights_sha256": FINGERPRINT})
     return model.save(folder)
 
 
@@ -230,7 +231,7 @@ def test_faiss_size_fields_are_checked_before_faiss_allocates(model):
 
 @pytest.mark.parametrize("model", ["patchcore"], indirect=True)
 def test_patchcore_input_size_must_match_the_settings(model):
-    edit_json(model / "model.json", lambda m: m["settings"].update(image_size=128))
+    edit_json(model / "model.json", lambda m: m["settings"]["preprocessing"].update(height=128))
     reseal_model_folder(model)
     with pytest.raises(InspectorError, match="input size"):
         InspectionModel.load(model)
