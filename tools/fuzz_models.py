@@ -356,8 +356,11 @@ def run_case(case: Case, bases: dict[str, Path], references: dict[str, list], im
             model = InspectionModel.load(folder)
         except InspectorError as exc:
             message = str(exc)
+            result["peak_mb"] = (_status("VmHWM") - resting) / 2 ** 20
             result.update(outcome="memory" if "more memory" in message or "bad_alloc" in message else "refused",
                           detail=message[:200])
+            if result["peak_mb"] * 2 ** 20 > MEMORY_BOUND:
+                result["outcome"] = "memory"
             return result
         predictions = model.predict(images)
         result["peak_mb"] = (_status("VmHWM") - resting) / 2 ** 20
@@ -394,8 +397,11 @@ def _worker(connection, bases: dict[str, str], references: dict[str, list], work
 
     images = test_images()
     paths = {name: Path(path) for name, path in bases.items()}
-    for path in paths.values():  # warm up: the backbone, and each detector's imports, once
-        InspectionModel.load(path).predict(images[:1])
+    for name, path in paths.items():  # warm up (backbone, imports); the reference verdicts of this process
+        own = [(p.verdict, p.score) for p in InspectionModel.load(path).predict(images)]
+        if [v for v, _ in own] != [v for v, _ in references[name]]:
+            raise RuntimeError(f"the {name} base model gives other verdicts in a worker: {own}")
+        references[name] = own
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = _status("VmSize") + 2 * MEMORY_BOUND
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
@@ -483,8 +489,11 @@ def fuzz(cases: int, seed: int = 0, workers: int = 1, detectors: Optional[list[s
         started = time.monotonic()
         planned = plan_cases(detectors, cases, seed)
 
+        peak = [0.0]
+
         def on_result(result: dict) -> None:
             outcome = result["outcome"]
+            peak[0] = max(peak[0], result.get("peak_mb", 0.0))
             counts[outcome] += 1
             detector, kind = result["case"].split("/")
             by_family[kind.split("#")[0]][outcome] += 1
@@ -504,7 +513,7 @@ def fuzz(cases: int, seed: int = 0, workers: int = 1, detectors: Optional[list[s
             pool.close()
     return {"cases": len(planned), "counts": dict(counts), "by_family": {k: dict(v) for k, v in by_family.items()},
             "by_detector": {k: dict(v) for k, v in by_detector.items()}, "bad": bad,
-            "seconds": time.monotonic() - started, "references": references}
+            "seconds": time.monotonic() - started, "references": references, "peak_mb": peak[0]}
 
 
 def report(summary: dict[str, Any]) -> str:
@@ -512,6 +521,7 @@ def report(summary: dict[str, Any]) -> str:
     lines = [f"model fuzz: {summary['cases']} damaged model folders, {len(summary['by_detector'])} detectors, "
              f"{summary['seconds']:.0f} s",
              f"  case timeout {CASE_TIMEOUT_S:.0f} s, memory bound {MEMORY_BOUND >> 20} MiB above the worker's resting size",
+             f"  largest peak memory of a case: {summary.get('peak_mb', 0.0):.1f} MiB above the worker's resting size",
              "", "outcomes (must be zero: " + ", ".join(OUTCOMES_BAD) + "):"]
     for outcome in OUTCOMES_OK + OUTCOMES_BAD:
         lines.append(f"  {outcome:<17} {counts.get(outcome, 0):>6}")
