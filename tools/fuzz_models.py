@@ -52,6 +52,9 @@ CASE_TIMEOUT_S = 20.0
 #: Memory a case may add on top of the worker's resting size (peak RSS; the address space limit
 #: sits this far above the resting virtual size, so a larger allocation fails at once).
 MEMORY_BOUND = 768 << 20
+#: Scores count as unchanged within this fraction of the spread of the undamaged model's four
+#: scores (repeated scoring differs in the last digits: BLAS reductions, float32 maps).
+SCORE_TOLERANCE = 1e-4
 FAMILIES = ("bitflip", "truncate", "extend", "size_field", "json", "special")
 FORGED_FAMILIES = ("size_field", "json", "special", "header_bitflip", "truncate")
 OUTCOMES_OK = ("refused", "error_verdicts", "unchanged", "changed_forged")
@@ -339,6 +342,11 @@ def _reset_peak() -> None:
         pass
 
 
+def _spread(reference: list) -> float:
+    scores = [score for _, score in reference]
+    return max(scores) - min(scores)
+
+
 def run_case(case: Case, bases: dict[str, Path], references: dict[str, list], images: list, work: Path) -> dict:
     """Damage a copy of the case's model, load it, inspect; classify the outcome."""
     from inspector.pipeline import InspectionModel
@@ -372,7 +380,7 @@ def run_case(case: Case, bases: dict[str, Path], references: dict[str, list], im
             result["outcome"] = "error_verdicts"
             result["detail"] = predictions[0].error[:200]
         elif verdicts == [ref for ref, _ in reference] and all(
-                np.isclose(p.score, score, rtol=1e-5, atol=1e-9) for p, (_, score) in zip(predictions, reference)):
+                abs(p.score - score) <= SCORE_TOLERANCE * _spread(reference) for p, (_, score) in zip(predictions, reference)):
             result["outcome"] = "unchanged"
         else:
             result["outcome"] = "changed_forged" if case.forged else "changed_unsealed"

@@ -31,6 +31,7 @@ from inspector.detectors.registry import register
 from inspector.features.extractor import pick_device
 from inspector.features.maps import FeatureMaps
 from inspector.store.atomic import write_bytes_atomic
+from inspector.store.binary_formats import check_faiss
 from inspector.types import InspectorError, Reporter, ScoreResult, as_reporter
 
 INDEX_FILE = "patchcore.faiss"
@@ -293,12 +294,14 @@ class PatchCore(Detector):
     def _load_extra(self, folder: Path) -> None:
         path = folder / INDEX_FILE
         try:
-            raw = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+            data = path.read_bytes()
         except FileNotFoundError as exc:
             raise InspectorError(f"Missing file: {path}") from exc
+        check_faiss(path, data, self.grid_.dim, self._bank_size)  # every size field, before faiss allocates
+        raw = np.frombuffer(data, dtype=np.uint8)
         try:
             index = faiss.deserialize_index(raw)
-        except RuntimeError as exc:
+        except (RuntimeError, MemoryError) as exc:
             raise InspectorError(f"Damaged faiss index {path}: {exc}") from exc
         if index.ntotal != self._bank_size or index.d != self.grid_.dim:
             raise InspectorError(

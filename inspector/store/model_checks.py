@@ -210,7 +210,7 @@ def read_json_bounded(path: Path) -> Any:
 DETECTOR_KEYS = {"format", "version", "detector", "params", "state", "arrays"}
 
 
-def check_detector_files(folder: Path, settings: dict) -> None:
+def check_detector_files(folder: Path, settings: dict, legacy: bool = False) -> None:
     """detector.json's types and key set, then every binary file's headers against its bytes."""
     from inspector.detectors.registry import available_detectors
 
@@ -223,8 +223,11 @@ def check_detector_files(folder: Path, settings: dict) -> None:
     _expect(where, "detector", name, isinstance(name, str) and name in registry, "a known detector")
     if name != settings["detector"]:
         raise InspectorError(f"{where} holds a {name} detector; model.json says {settings['detector']}.")
-    expected_params = set(registry[name]._param_names())
-    _exact_keys(where, "params", meta["params"], expected_params)
+    expected_params = frozenset(registry[name]._param_names())
+    if legacy:  # 0.1.0 wrote the parameters it had; later ones take their defaults, as 0.1.0 did
+        _exact_keys(where, "params", meta["params"], set(), expected_params)
+    else:
+        _exact_keys(where, "params", meta["params"], set(expected_params))
     state = meta["state"]
     _expect(where, "state", "...", isinstance(state, dict), "an object")
     arrays = meta["arrays"]

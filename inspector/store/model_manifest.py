@@ -170,7 +170,7 @@ def read_model_json(folder: str | os.PathLike) -> tuple[dict[str, Any], bool]:
             if meta["checksum"] != content_checksum(meta):
                 raise InspectorError(f"Damaged model file {folder / MODEL_FILE}: its content does not match its checksum.")
             verify_manifest(folder, meta["files"])
-        check_detector_files(folder, meta["settings"])
+        check_detector_files(folder, meta["settings"], legacy)
         return meta, legacy
     except (InspectorError, Cancelled):
         raise
