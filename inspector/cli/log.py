@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, TextIO
 
 from inspector.store.log import COLUMNS, VERDICTS, InspectionLog
+from inspector.store.safe_output import terminal_text
 from inspector.types import InspectorError
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.IGNORECASE)
@@ -120,13 +121,16 @@ def _print_table(rows: list[dict], out: TextIO) -> None:
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=out)
     for line in lines:
-        print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip(), file=out)
+        print(terminal_text("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip()), file=out)
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Handle `inspector log`; returns the exit status (0 ok, 1 error)."""
     try:
-        with InspectionLog(_log_path(args.project)) as log:
+        from inspector.store.repair import is_writable
+
+        path = _log_path(args.project)
+        with InspectionLog(path, read_only=not is_writable(path.parent)) as log:  # read-only media: view, export
             filters = _filters(args)
             if args.decide:
                 row_text, decision = args.decide

@@ -220,3 +220,22 @@ def test_a_read_only_project_without_a_log_views_an_empty_log(project, tmp_path)
         assert opened.log.query() == [] and opened.log.count() == 0
         opened.close()
     assert not (project.root / "inspections.sqlite").exists()
+
+
+def test_the_log_verb_views_a_read_only_project_and_escapes_file_names(project, tmp_path):
+    import argparse
+    import io
+
+    from inspector.cli.log import add_parser, run
+
+    project.log.record(None, "bottle", "m1", 2.0, 1.0, "FAIL", "\x1b[2J\x1b[31mevil.png")
+    project.close()
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    with read_only(project.root, tmp_path / "ro") as root:
+        out, err = io.StringIO(), io.StringIO()
+        assert run(parser.parse_args(["log", str(root)]), out, err) == 0, err.getvalue()
+        assert "\\x1b[2J" in out.getvalue() and "\x1b" not in out.getvalue()
+        out = io.StringIO()
+        assert run(parser.parse_args(["log", str(root), "--decide", "1", "PASS"]), out, err) == 1
+        assert "read-only" in err.getvalue()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,7 @@ import pytest
 from PIL import Image
 
 from inspector.store.safe_output import HeatmapNames, ResultStream, csv_cell, terminal_text
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import make_part  # noqa: E402
+from tests.conftest import make_part
 
 
 @pytest.mark.parametrize("value, cell", [
