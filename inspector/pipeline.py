@@ -24,13 +24,14 @@ from inspector.detectors.registry import create_detector
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.preprocess import PREPROCESSING_V2, check_preprocessing, input_geometry, resolve_preprocessing
 from inspector.features.maps import FeatureMaps
-from inspector.store.atomic import atomic_directory, read_json, recover_directory, write_json_atomic
+from inspector.store.atomic import atomic_directory, recover_directory
+from inspector.store.model_manifest import loading, read_model_json, write_model_json
 from inspector.threshold import ERROR, Threshold, calibrate
 from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
 
 _LOG = logging.getLogger(__name__)
 MODEL_FORMAT = "inspector-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # 2: model.json is a manifest (inspector.store.model_manifest)
 #: Where each detector's working point comes from: always scores of good images the scoring
 #: model did not learn from. Detectors whose refit costs little next to feature extraction use
 #: k-fold cross-validation; PatchCore scores each training image against its memory bank without
@@ -238,7 +239,7 @@ class InspectionModel:
         folder = Path(folder)
         with atomic_directory(folder) as staging:
             self.detector.save(staging / "detector")
-            write_json_atomic(staging / "model.json", {
+            write_model_json(staging, {  # adds the manifest: size + SHA-256 of every file
                 "format": MODEL_FORMAT,
                 "version": MODEL_FORMAT_VERSION,
                 "model_id": self.model_id,
@@ -252,16 +253,11 @@ class InspectionModel:
     @classmethod
     def load(cls, folder: str | Path) -> "InspectionModel":
         folder = recover_directory(Path(folder))
-        if not folder.is_dir():
-            raise InspectorError(f"Model folder not found: {folder}")
-        meta = read_json(folder / "model.json")
-        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-            raise InspectorError(f"{folder / 'model.json'} is not an Inspector model.")
-        if int(meta.get("version", 0)) > MODEL_FORMAT_VERSION:
-            raise InspectorError(f"{folder} was saved by a newer Inspector (model format {meta['version']}).")
-        settings = FitSettings.from_json(meta["settings"])
-        detector = Detector.load(folder / "detector")
-        return cls(settings, detector, Threshold.from_json(meta["threshold"]), meta.get("model_id"), meta.get("info", {}))
+        meta, _legacy = read_model_json(folder)  # verifies every file, types, sizes, backbone (store)
+        with loading(folder):
+            settings = FitSettings.from_json(meta["settings"])
+            detector = Detector.load(folder / "detector")
+            return cls(settings, detector, Threshold.from_json(meta["threshold"]), meta["model_id"], meta["info"])
 
 
 @dataclass

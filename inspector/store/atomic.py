@@ -4,6 +4,10 @@ A crash (even kill -9 or a power cut after the fsync) at any point leaves either
 or the new one, never a mix. Temporary names start with a dot and end in `.tmp`, staging
 folders contain `.staging-`, so `clean_leftovers` can sweep what a killed process left behind.
 Failures (full disk, permissions, read-only media) become `InspectorError`s naming the file.
+
+Deleting is atomic too (`delete_directory`): the folder is first renamed to a tombstone
+(`.<name>.deleted-*`), which nothing ever renames back, then removed; an interrupted removal
+is finished by `clean_leftovers`, so a deleted model never comes back.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ from inspector.types import InspectorError
 _TMP_SUFFIX = ".tmp"
 _STAGING_MARK = ".staging-"
 _OLD_MARK = ".old-"
+#: A folder being deleted: renamed to `.<name>.deleted-*` first, never restored, removed on sight.
+_TOMBSTONE_MARK = ".deleted-"
 
 
 def _current_umask() -> int:
@@ -198,6 +204,10 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.exists():
         raise InspectorError(f"Missing file: {path}")
+    if zipfile.is_zipfile(path):
+        from inspector.store.binary_formats import check_npz
+
+        check_npz(path)  # declared shapes and dtypes against the stored bytes, before any allocation
     try:
         data = np.load(path, allow_pickle=False)
     except ValueError as exc:  # numpy's refusal to unpickle, or a malformed header
@@ -268,10 +278,61 @@ def recover_directory(path: str | os.PathLike) -> Path:
     """If a crash happened between the two renames of `atomic_directory`, restore the old folder."""
     path = Path(path)
     if not path.exists():
-        olds = sorted(path.parent.glob(f".{path.name}{_OLD_MARK}*"), key=lambda p: p.stat().st_mtime)
-        if olds:
-            os.replace(olds[-1], path)
+        try:
+            olds = sorted(_old_versions(path), key=lambda p: p.stat().st_mtime)
+            if olds:
+                os.replace(olds[-1], path)
+        except OSError:
+            pass  # read-only media or a race with another process: the folder stays missing
     return path
+
+
+def delete_directory(path: str | os.PathLike) -> None:
+    """Delete a folder in one atomic step: rename it to a tombstone, then remove the tombstone.
+
+    If the removal is interrupted (a kill, a file held open on Windows, a symlinked folder),
+    the tombstone stays until `clean_leftovers` finishes it; the folder never reappears.
+    """
+    path = Path(path)
+    tombstones = [path.parent / f".{path.name}{_TOMBSTONE_MARK}{uuid.uuid4().hex[:8]}"]
+    try:
+        _replace(path, tombstones[0])
+        # An older version left aside by an interrupted `atomic_directory` must not be restored
+        # in place of the deleted folder either.
+        for old in _old_versions(path):
+            tombstones.append(path.parent / f".{path.name}{_TOMBSTONE_MARK}{uuid.uuid4().hex[:8]}")
+            _replace(old, tombstones[-1])
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise InspectorError(f"Could not delete {path}: {describe_os_error(exc)}") from exc
+    for tombstone in tombstones:
+        _remove_tombstone(tombstone)
+
+
+def _old_versions(path: Path) -> list[Path]:
+    prefix = f".{path.name}{_OLD_MARK}"
+    try:
+        return [entry for entry in path.parent.iterdir() if entry.name.startswith(prefix)]
+    except OSError:
+        return []
+
+
+def _remove_tombstone(tombstone: Path) -> bool:
+    """Remove a tombstone (a symlink is unlinked, never followed). False if something is left."""
+    try:
+        if tombstone.is_symlink() or not tombstone.is_dir():
+            tombstone.unlink()
+        else:
+            shutil.rmtree(tombstone)
+        return True
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # held open (Windows) or read-only: finished on a later open
+
+
+def is_tombstone(name: str) -> bool:
+    return name.startswith(".") and _TOMBSTONE_MARK in name
 
 
 def clean_leftovers(folder: str | os.PathLike, recursive: bool = True, min_age_s: float = 0.0) -> list[Path]:
@@ -295,8 +356,13 @@ def clean_leftovers(folder: str | os.PathLike, recursive: bool = True, min_age_s
             original = folder / entry.name[1:].split(_OLD_MARK)[0]
             if not original.exists():
                 recover_directory(original)
+    for entry in entries:  # finish interrupted deletions, whatever their age
+        if is_tombstone(entry.name) and _remove_tombstone(entry):
+            removed.append(entry)
     for entry in entries:
         name = entry.name
+        if is_tombstone(name):
+            continue
         if not name.startswith(".") or not entry.exists():
             if recursive and entry.is_dir() and not entry.is_symlink():
                 removed += clean_leftovers(entry, True, min_age_s)
@@ -333,6 +399,7 @@ __all__ = [
     "atomic_open",
     "clean_leftovers",
     "copy_file_atomic",
+    "delete_directory",
     "describe_os_error",
     "read_json",
     "read_npz",

@@ -9,6 +9,7 @@ import pytest
 
 from inspector.detectors import Detector
 from inspector.io.datasets import load_category
+from inspector.store.model_manifest import reseal_model_folder
 from inspector.pipeline import FitSettings, InspectionModel, fit_model
 from inspector.threshold import ERROR, Threshold
 from inspector.types import InspectorError, ScoreResult
@@ -82,6 +83,7 @@ def test_loading_refuses_a_model_with_non_finite_arrays(knn_model, tmp_path):
     model, _ = knn_model
     model.save(tmp_path / "m")
     _poison_npz(tmp_path / "m" / "detector" / "detector.npz")
+    reseal_model_folder(tmp_path / "m")  # a deliberate edit: re-seal so the checks behind the checksums run
     with pytest.raises(InspectorError, match="NaN or infinite"):
         InspectionModel.load(tmp_path / "m")
 

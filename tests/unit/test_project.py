@@ -19,9 +19,7 @@ from inspector.store.project import (
     ImageRecord,
     PartClass,
     Project,
-    check_backbone_compatible,
     config_dir,
-    find_feature_json,
     forget_recent,
     load_recent,
     migrate,
@@ -222,29 +220,19 @@ def test_safe_folder_names():
     assert len(safe_folder_name("x" * 300)) == 60
 
 
-def test_models_listing_activation_and_backbone_check(project):
+def test_models_listing_and_activation(project):
     project.add_class("bottle")
     first = save_fake_model(project, "bottle")
     second = save_fake_model(project, "bottle", backbone="efficientnet_lite2")
     models = project.list_models("bottle")
     assert [m.id for m in models] == sorted([first, second]) and all(m.ok for m in models)
-    info = {m.id: m for m in models}[second]
-    assert info.feature_config == {"backbone": "efficientnet_lite2", "image_size": 224, "weights_file": None}
-    with pytest.raises(InspectorError, match="efficientnet_lite2.*now 'efficientnet_lite0'"):
-        check_backbone_compatible(info.feature_config, {"backbone": "efficientnet_lite0", "image_size": 224})
-    check_backbone_compatible({"backbone": "b", "image_size": 224, "weights_file": "/a/w.pth"},
-                              {"backbone": "b", "image_size": 224, "weights_file": "/other/place/w.pth"})
-    with pytest.raises(InspectorError, match="input size 224 px"):
-        check_backbone_compatible({"backbone": "b", "image_size": 224}, {"backbone": "b", "image_size": 256})
-    with pytest.raises(InspectorError, match="does not record"):
-        check_backbone_compatible({}, {"backbone": "b"})
+    assert {m.id: m for m in models}[second].meta["settings"]["backbone"] == "efficientnet_lite2"
     with pytest.raises(InspectorError, match="no model"):
         project.set_active_model("bottle", "../../etc")
     project.set_active_model("bottle", first)
     project.delete_model("bottle", first)
     assert project.classes["bottle"].active_model_id is None
     assert [m.id for m in project.list_models("bottle")] == [second]
-    assert find_feature_json({"features": {"backbone": "x", "image_size": 1}}) == {"backbone": "x", "image_size": 1}
 
 
 def test_damaged_model_policy_and_missing_images_are_reported(project, sources):
@@ -315,30 +303,13 @@ def test_invalid_entries_are_skipped_but_preserved(project, sources):
     assert saved["classes"]["bottle"]["images"][-1] == {"id": "x", "filename": "../../escape.png"}
 
 
-def test_migration_from_v0(tmp_path, sources):
-    root = tmp_path / "old"
-    (root / "images" / "bottle").mkdir(parents=True)
-    for source in sources[:2]:
-        (root / "images" / "bottle" / source.name).write_bytes(source.read_bytes())
-    v0 = {"name": "Old line", "classes": ["bottle", "empty"],
-          "images": [{"class": "bottle", "path": "images/bottle/part 0.png", "split": "train"},
-                     {"class": "bottle", "path": "images\\bottle\\part 1.png", "split": "test", "label": "defect"}]}
-    (root / PROJECT_FILE).write_text(json.dumps(v0))
-    project = Project.open(root)
-    assert project.name == "Old line" and list(project.classes) == ["bottle", "empty"]
-    roles = {r.filename: (r.role, r.label) for r in project.classes["bottle"].images}
-    assert roles == {"part 0.png": ("train", None), "part 1.png": ("test", "defect")}
-    assert any("upgraded from version 0" in p for p in project.problems)
-    assert read_json(root / PROJECT_FILE)["schema_version"] == SCHEMA_VERSION
-    assert json.loads((root / "project.v0.json.bak").read_text()) == v0
-    assert Project.open(root).problems == []
-
-
 def test_newer_or_foreign_project_files_are_refused(tmp_path):
     with pytest.raises(InspectorError, match="newer Inspector"):
         migrate({"schema_version": SCHEMA_VERSION + 1})
     with pytest.raises(InspectorError, match="invalid schema_version"):
         migrate({"schema_version": "one"})
+    with pytest.raises(InspectorError, match="invalid schema_version"):  # there never was a version 0
+        migrate({"name": "x", "classes": []})
     with pytest.raises(InspectorError, match="not an Inspector project"):
         Project.open(tmp_path)
     with pytest.raises(InspectorError, match="not found"):
