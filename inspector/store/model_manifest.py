@@ -338,10 +338,12 @@ def check_detector_files(folder: Path, settings: dict) -> None:
     _expect(where, "arrays", "{...}", isinstance(arrays, dict) and all(
         isinstance(v, list) and all(_is_count(d) for d in v) for v in arrays.values()), "an object of shapes")
     check_npz(detector_dir / "detector.npz", arrays)
-    size = settings["image_size"]
-    if "input_size" in state and state["input_size"] != [size, size]:
+    from inspector.features.preprocess import input_geometry
+
+    height, width = input_geometry(settings.get("preprocessing"), settings["image_size"])
+    if "input_size" in state and state["input_size"] != [height, width]:
         raise InspectorError(f"{where}: the detector was fitted at input size {state['input_size']}, "
-                             f"model.json says {size}x{size}.")
+                             f"model.json says {height}x{width}.")
     grid = state.get("grid")
     if grid is not None:
         _expect(where, "state.grid", grid, isinstance(grid, list) and len(grid) in (2, 3) and all(
