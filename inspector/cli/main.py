@@ -102,8 +102,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from inspector.store.log import InspectionLog
 
         log = InspectionLog(args.log)
-    rows: list[dict] = []
+    from inspector.store.safe_output import BatchProgress, HeatmapNames, ResultStream
+
+    heatmaps = HeatmapNames(paths)  # unique per input, also when two inputs share a stem
     bar = StageProgressBar(not args.quiet)
+    progress = BatchProgress(bar, len(paths))  # one bar for the batch: chunks never restart it
+    stream = ResultStream(args.csv)  # rows reach the terminal and the CSV as they come, escaped
     try:
         for start in range(0, len(paths), 16):
             chunk = paths[start:start + 16]
@@ -113,14 +117,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                     images.append(load_image(path))
                     ok_paths.append(path)
                 except InspectorError as exc:
-                    rows.append({"image": str(path), "score": None, "verdict": "ERROR", "error": str(exc)})
+                    stream.add(str(path), None, "ERROR", str(exc))
                     if log is not None:
                         log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=None,
                                    threshold=model.threshold.fail, verdict="ERROR", image_path=str(path),
                                    review_threshold=model.threshold.review, note=str(exc))
-            for path, image, prediction in zip(ok_paths, images, model.predict(images, bar.reporter())):
+            for path, image, prediction in zip(ok_paths, images, model.predict(images, progress.reporter())):
                 score = prediction.score if np.isfinite(prediction.score) else None
-                rows.append({"image": str(path), "score": score, "verdict": prediction.verdict, "error": prediction.error})
+                stream.add(str(path), score, prediction.verdict, prediction.error)
                 if log is not None:
                     log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=score,
                                threshold=model.threshold.fail, verdict=prediction.verdict, image_path=str(path),
@@ -128,23 +132,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 if args.maps_dir and prediction.anomaly_map is not None:
                     overlay = heatmap_overlay(image, prediction.anomaly_map, threshold_levels(model.threshold))
                     overlay = annotate(overlay, f"{prediction.verdict}  {prediction.score:.3g}", VERDICT_COLOURS[prediction.verdict])
-                    save_image(Path(args.maps_dir) / f"{path.parent.name}_{path.stem}_heatmap.png", overlay)
+                    save_image(Path(args.maps_dir) / heatmaps.name_for(path), overlay)
+            progress.advance(len(chunk), chunk[-1].name)
     finally:
         bar.close()
-    print(_write_table(rows, [("verdict", "verdict", ""), ("score", "score", ".4g"), ("image", "image", "")]))
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("PASS", "REVIEW", "FAIL", "ERROR")}
+        stream.close()
+    counts = stream.counts
     print(f"\nthreshold FAIL >= {model.threshold.fail:.4g}"
           + (f", REVIEW >= {model.threshold.review:.4g}" if model.threshold.review is not None else "")
           + "   " + "  ".join(f"{k}: {v}" for k, v in counts.items() if v))
     if not model.localizes and args.maps_dir:
         print(f"Note: {model.detector.display_name} does not localise; no heatmaps were written.")
-    if args.csv:
-        from inspector.store.atomic import atomic_open
-
-        with atomic_open(args.csv, "w") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["image", "score", "verdict", "error"])
-            writer.writeheader()
-            writer.writerows(rows)
     return 1 if counts["ERROR"] and not any(counts[v] for v in ("PASS", "REVIEW", "FAIL")) else 0
 
 
@@ -349,5 +347,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("Interrupted.", file=sys.stderr)
         return 130
     except InspectorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from inspector.store.safe_output import terminal_text
+
+        print(f"error: {terminal_text(exc)}", file=sys.stderr)  # file names can hold escape sequences
         return 1

@@ -6,6 +6,7 @@ from typing import Optional
 
 from tqdm import tqdm
 
+from inspector.store.safe_output import terminal_text
 from inspector.types import Progress, Reporter
 
 
@@ -27,7 +28,7 @@ class StageProgressBar:
                              leave=False, dynamic_ncols=True, file=sys.stderr)
         self._bar.n = progress.done
         if progress.message:
-            self._bar.set_postfix_str(progress.message[:60], refresh=False)
+            self._bar.set_postfix_str(terminal_text(progress.message)[:60], refresh=False)
         self._bar.refresh()
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 from inspector.store.atomic import atomic_open
+from inspector.store.safe_output import csv_cell
 from inspector.types import InspectorError
 
 SCHEMA_VERSION = 2
@@ -146,10 +147,15 @@ class InspectionLog:
     history view queries from the main thread. Several processes may use the same file.
     """
 
-    def __init__(self, path: str | Path, check: bool = True) -> None:
+    def __init__(self, path: str | Path, check: bool = True, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._conn: Optional[sqlite3.Connection] = None
+        #: A read-only log (read-only media): queries and exports work, `record` logs nothing.
+        self.read_only = read_only
+        if read_only:
+            self._open_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False, isolation_level=None)
@@ -182,6 +188,48 @@ class InspectionLog:
             conn.close()
             self._conn = None
             raise
+
+    def _open_read_only(self) -> None:
+        """Open without writing anything: no WAL switch, no migration, no -shm file created.
+
+        A missing log reads as an empty one. SQLite's `mode=ro` needs to create the -shm file of
+        a WAL database, which read-only media refuse; `immutable=1` then reads it as it is.
+        """
+        self.journal_mode = "read-only"
+        if not self.path.exists():
+            self._conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            self._migrate()
+            return
+        uri = self.path.resolve().as_uri()
+        last_error: Optional[Exception] = None
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{uri}?{options}", uri=True, timeout=10.0, check_same_thread=False,
+                                       isolation_level=None)
+            except sqlite3.Error as exc:
+                last_error = exc
+                continue
+            try:
+                row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                version = int(row[0]) if row and row[0] is not None else 0
+            except sqlite3.Error as exc:
+                conn.close()
+                last_error = exc
+                continue
+            if version > SCHEMA_VERSION:
+                conn.close()
+                raise InspectorError(f"The inspection log {self.path} was written by a newer Inspector (log version "
+                                     f"{version}; this version reads up to {SCHEMA_VERSION}).")
+            if version < SCHEMA_VERSION:  # an older log: upgrade a copy in memory, never the file
+                memory = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+                conn.backup(memory)
+                conn.close()
+                self._conn = memory
+                self._migrate()
+                return
+            self._conn = conn
+            return
+        raise InspectorError(f"Cannot open the inspection log {self.path} read-only: {last_error}")
 
     # -- schema -------------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -241,11 +289,14 @@ class InspectionLog:
     # -- writing ------------------------------------------------------------------------------
     def record(self, time: Optional[TimeLike], class_name: str, model_id: Optional[str], score: Optional[float],
                threshold: Optional[float], verdict: str, image_path: Optional[str | Path],
-               review_threshold: Optional[float] = None, note: Optional[str] = None) -> int:
+               review_threshold: Optional[float] = None, note: Optional[str] = None) -> Optional[int]:
         """Append one inspection; returns its row id. Durable once this returns.
 
         An ERROR row has no score (any given is dropped) and should say why in `note`.
+        A read-only log records nothing and returns None (inspection without logging).
         """
+        if self.read_only:
+            return None
         verdict_text = str(verdict).strip().upper()
         if verdict_text not in VERDICTS:
             raise InspectorError(f"Unknown verdict '{verdict}': expected one of {', '.join(VERDICTS)}.")
@@ -273,6 +324,8 @@ class InspectionLog:
         """Store an operator's verdict beside the machine's (None withdraws it); history is kept."""
         value = normalise_decision(decision)
         when = to_utc_iso(time)
+        if self.read_only:
+            raise InspectorError(f"The inspection log {self.path} is read-only: the decision cannot be stored.")
         with self._lock:
             conn = self._connection()
             try:
@@ -413,7 +466,7 @@ class InspectionLog:
             writer = csv.writer(text)
             writer.writerow(COLUMNS)
             for row in rows:
-                writer.writerow([_csv_cell(value) for value in row])
+                writer.writerow([csv_cell(value) for value in row])
                 count += 1
             text.flush()
             text.detach()
@@ -424,7 +477,8 @@ class InspectionLog:
         with self._lock:
             if self._conn is not None:
                 try:
-                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    if not self.read_only:
+                        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 except sqlite3.Error:
                     pass  # another process is reading: the checkpoint happens later
                 self._conn.close()
@@ -446,14 +500,6 @@ class InspectionLog:
                 self._conn.close()
         except Exception:
             pass
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    if isinstance(value, float):
-        return repr(value)
-    return "" if value is None else value
 
 
 def _split_sql(script: str) -> Iterable[str]:
