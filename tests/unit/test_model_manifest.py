@@ -35,6 +35,9 @@ def _features(n: int = 6) -> FeatureMaps:
 
 
 def save_model(folder: Path, detector: str = "knn", **settings) -> Path:
+    from inspector.features.preprocess import PREPROCESSING_V1
+
+    settings.setdefault("preprocessing", dict(PREPROCESSING_V1))  # the square 64 x 64 features below
     params = SMALL.get(detector, {})
     fitted = create_detector(detector, **params).fit(_features())
     model = InspectionModel(FitSettings(detector=detector, image_size=64, detector_params=params, **settings),

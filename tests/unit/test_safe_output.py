@@ -18,8 +18,17 @@ from PIL import Image
 
 from inspector.store.safe_output import HeatmapNames, ResultStream, csv_cell, terminal_text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import make_part  # noqa: E402
+def _load_shared_conftest():
+    """tests/conftest.py by path: the name `conftest` is taken by whichever conftest pytest imported last."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("inspector_tests_shared", Path(__file__).resolve().parents[1] / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_part = _load_shared_conftest().make_part
 
 
 @pytest.mark.parametrize("value, cell", [
