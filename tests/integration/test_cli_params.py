@@ -82,6 +82,14 @@ def test_a_saved_model_with_a_bad_parameter_is_refused_on_load(synthetic_categor
     meta["params"]["k"] = 0
     meta_path.write_text(json.dumps(meta))
     capsys.readouterr()
+    # The manifest catches a hand edit first ...
+    assert main(["inspect", str(out), str(synthetic_category / "test" / "good"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "Damaged model file" in err and "detector.json" in err and "Traceback" not in err
+    # ... and a model whose manifest was re-stamped over the bad value is still refused by the parameter check.
+    from inspector.store.model_manifest import write_model_json
+
+    write_model_json(out, json.loads((out / "model.json").read_text()))
     assert main(["inspect", str(out), str(synthetic_category / "test" / "good"), "-q"]) == 1
     err = capsys.readouterr().err
     assert "parameters are invalid" in err and "k must be at least 1" in err and "Traceback" not in err

@@ -86,7 +86,11 @@ def test_old_square_models_keep_loading_and_squashing(tmp_path):
     model = fit_model(train, FitSettings(detector="padim", image_size=64, preprocessing=dict(PREPROCESSING_V1))).model
     folder = model.save(tmp_path / "model")
     meta = json.loads((folder / "model.json").read_text())
-    del meta["settings"]["preprocessing"]
+    from inspector.store.model_manifest import LEGACY_VERSION
+
+    del meta["settings"]["preprocessing"]  # as 0.1.0 wrote it: no preprocessing record, no manifest
+    meta = {key: value for key, value in meta.items() if key not in ("files", "checksum")}
+    meta["version"] = LEGACY_VERSION
     (folder / "model.json").write_text(json.dumps(meta))
     loaded = InspectionModel.load(folder)
     assert loaded.settings.preprocessing == PREPROCESSING_V1
