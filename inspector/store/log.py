@@ -15,13 +15,13 @@ import sqlite3
 import threading
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 from inspector.store.atomic import atomic_open
+from inspector.store.log_schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 from inspector.store.safe_output import csv_cell
 from inspector.types import InspectorError
 
-SCHEMA_VERSION = 2
 #: ERROR (since log version 2): the part could not be judged (unreadable image, broken model,
 #: non-finite score); it has no score and the reason is kept in `note`.
 VERDICTS = ("PASS", "REVIEW", "FAIL", "ERROR")
@@ -35,63 +35,6 @@ COLUMNS = ("id", "time", "class_name", "model_id", "score", "threshold", "review
 
 TimeLike = Union[datetime, date, float, int, str]
 
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS inspections (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    class_name TEXT NOT NULL,
-    model_id TEXT,
-    score REAL,
-    threshold REAL,
-    review_threshold REAL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('PASS', 'REVIEW', 'FAIL')),
-    image_path TEXT,
-    operator_decision TEXT CHECK (operator_decision IS NULL OR operator_decision IN ('PASS', 'FAIL')),
-    operator TEXT,
-    decision_time TEXT
-);
-CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time);
-CREATE INDEX IF NOT EXISTS inspections_class_time ON inspections (class_name, time);
-CREATE TABLE IF NOT EXISTS decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    inspection_id INTEGER NOT NULL REFERENCES inspections (id),
-    decision TEXT,
-    operator TEXT,
-    time TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS decisions_inspection ON decisions (inspection_id);
-"""
-
-# SQLite cannot change a CHECK constraint in place: version 2 rebuilds `inspections` (same ids,
-# so `decisions` still points at the right rows) with ERROR allowed and a `note` column.
-_V1_TO_V2 = """
-CREATE TABLE inspections_v2 (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    class_name TEXT NOT NULL,
-    model_id TEXT,
-    score REAL,
-    threshold REAL,
-    review_threshold REAL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('PASS', 'REVIEW', 'FAIL', 'ERROR')),
-    image_path TEXT,
-    operator_decision TEXT CHECK (operator_decision IS NULL OR operator_decision IN ('PASS', 'FAIL')),
-    operator TEXT,
-    decision_time TEXT,
-    note TEXT
-);
-INSERT INTO inspections_v2 (id, time, class_name, model_id, score, threshold, review_threshold, verdict, image_path,
-                            operator_decision, operator, decision_time)
-    SELECT id, time, class_name, model_id, score, threshold, review_threshold, verdict, image_path,
-           operator_decision, operator, decision_time FROM inspections;
-DROP TABLE inspections;
-ALTER TABLE inspections_v2 RENAME TO inspections;
-CREATE INDEX IF NOT EXISTS inspections_time ON inspections (time);
-CREATE INDEX IF NOT EXISTS inspections_class_time ON inspections (class_name, time);
-"""
-
-# version -> SQL that upgrades a log from that version to the next one
-_MIGRATIONS: dict[int, str] = {0: _SCHEMA_V1, 1: _V1_TO_V2}
 
 
 def to_utc_iso(value: Optional[TimeLike] = None) -> str:
@@ -265,7 +208,7 @@ class InspectionLog:
                     if version >= SCHEMA_VERSION:
                         conn.execute("COMMIT")
                         break
-                    for statement in _split_sql(_MIGRATIONS[version]):
+                    for statement in split_sql(MIGRATIONS[version]):
                         conn.execute(statement)
                     version += 1
                     conn.execute("DELETE FROM schema_version")
@@ -500,8 +443,3 @@ class InspectionLog:
                 self._conn.close()
         except Exception:
             pass
-
-
-def _split_sql(script: str) -> Iterable[str]:
-    """Statements of a migration script (they hold no semicolons inside literals)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
