@@ -173,7 +173,7 @@ def _special(folder: Path, files: list[Path], rng: random.Random, scratch: Path)
     elif what == "missing":
         target.unlink()
     elif what == "unlisted":
-        (target.parent / "extra.bin").write_bytes(os.urandom(64))
+        (target.parent / "extra.bin").write_bytes(rng.randbytes(64))
     elif what == "unlisted_fifo":
         os.mkfifo(target.parent / "extra.fifo")
     elif what == "detector_dir_link":
@@ -207,7 +207,7 @@ def damage(folder: Path, case: Case, scratch: Path) -> str:
             data = data[: rng.randrange(len(data))]
             description = f"truncate {path.name} to {len(data)}"
         elif case.family == "extend":
-            data += os.urandom(rng.choice((1, 8, 4096)))
+            data += rng.randbytes(rng.choice((1, 8, 4096)))
             description = f"extend {path.name}"
         elif case.family == "size_field":
             description = f"size field {path.name}: {_size_field(path, data, rng)}"
