@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -124,6 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     threshold = inspect.threshold
     inspect.set_thresholds(threshold.fail, threshold.fail * 0.85)
     shot("5-inspect-good-review-band")
+
+    run = window.run_page
+    window.tabs.setCurrentWidget(run)
+    hot_folder = scratch / "hot-folder"
+    hot_folder.mkdir()
+    run.folder_edit.setText(str(hot_folder))
+    run.start(operator="Screenshot operator")
+    _wait(app, lambda: run.state == "WAITING FOR PART", 60, "the run to start")
+    parts = sorted(p for p in (data / "test").rglob("*.png"))[:8]
+    for part in parts:
+        shutil.copy(part, hot_folder / f"{part.parent.name}-{part.name}")
+    _wait(app, lambda: run.counters.counts["parts"] >= len(parts), 600, "the run's parts")
+    shot("7-run")
+    run.stop()
+    _wait(app, lambda: run.task is None, 60, "the run to stop")
 
     window.tabs.setCurrentWidget(window.log_page)
     shot("6-log")

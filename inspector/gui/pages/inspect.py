@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QPushButton, QSlider, QSplitter, QTableView,
+                               QGridLayout, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy, QSlider, QSplitter, QTableView,
                                QVBoxLayout, QWidget)
 
 from inspector.gui.context import AppContext
@@ -93,11 +93,15 @@ class InspectPage(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(70)
         self.opacity.setToolTip("Heatmap opacity")
+        self.opacity.setMinimumWidth(80)
         self.opacity.setMaximumWidth(200)
         self.image_name = QLabel("")
         self.image_name.setStyleSheet("color: #57606a;")
         self.model_label = QLabel("")
         self.model_label.setStyleSheet("color: #57606a;")
+        # Status texts may be cut rather than widen the page past a 1024 px window.
+        for label in (self.progress_label, self.image_name, self.model_label):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         view_controls = QHBoxLayout()
         view_controls.addWidget(self.overlay_check)
         view_controls.addWidget(QLabel("Opacity:"))
@@ -120,15 +124,18 @@ class InspectPage(QWidget):
         self.score_label.setWordWrap(True)
         self.confirm_button = QPushButton("Confirm verdict  (Enter)")
         self.confirm_button.setToolTip("Agree with the machine's PASS or FAIL")
-        self.pass_button = QPushButton("Good part: PASS  (P)")
-        self.pass_button.setToolTip("Operator decision: the part is good")
-        self.fail_button = QPushButton("Defective: FAIL  (F)")
-        self.fail_button.setToolTip("Operator decision: the part is defective")
+        self.pass_button = QPushButton("PASS  (P)")
+        self.pass_button.setToolTip("Operator decision: the part is good (P)")
+        self.fail_button = QPushButton("FAIL  (F)")
+        self.fail_button.setToolTip("Operator decision: the part is defective (F)")
         self.decision_label = QLabel("")
         self.decision_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        decision_row = QHBoxLayout()
-        for button in (self.confirm_button, self.pass_button, self.fail_button):
-            decision_row.addWidget(button)
+        # Two rows, so the verdict column fits beside the part at 1024 px wide.
+        decision_row = QGridLayout()
+        decision_row.addWidget(self.confirm_button, 0, 0, 1, 2)
+        decision_row.addWidget(self.pass_button, 1, 0)
+        decision_row.addWidget(self.fail_button, 1, 1)
+        self.decision_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         verdict_box = QWidget()
         verdict_layout = QVBoxLayout(verdict_box)
         verdict_layout.setContentsMargins(0, 0, 0, 4)
@@ -153,19 +160,19 @@ class InspectPage(QWidget):
         self.review_spin.setRange(-1e9, 1e9)
         self.review_spin.setKeyboardTracking(False)
         self.review_spin.setEnabled(False)
-        self.reset_button = QPushButton("Reset to calibrated")
-        self.reset_button.setToolTip("The working point calibrated from good images when the model was fitted")
-        self.save_threshold_button = QPushButton("Save working point")
-        self.save_threshold_button.setToolTip("Store these thresholds with the class (used from now on)")
+        self.reset_button = QPushButton("Calibrated")
+        self.reset_button.setToolTip("Reset to the working point calibrated from good images when the model was fitted")
+        self.save_threshold_button = QPushButton("Save")
+        self.save_threshold_button.setToolTip("Save the working point: store these thresholds with the class (used from now on)")
         self.threshold_note = QLabel("")
         self.threshold_note.setWordWrap(True)
         self.threshold_note.setStyleSheet("color: #57606a;")
-        thresholds = QHBoxLayout()
-        thresholds.addWidget(QLabel("FAIL at"))
-        thresholds.addWidget(self.fail_spin, 1)
-        thresholds.addSpacing(8)
-        thresholds.addWidget(self.review_check)
-        thresholds.addWidget(self.review_spin, 1)
+        thresholds = QGridLayout()
+        thresholds.addWidget(QLabel("FAIL at"), 0, 0)
+        thresholds.addWidget(self.fail_spin, 0, 1)
+        thresholds.addWidget(self.review_check, 1, 0)
+        thresholds.addWidget(self.review_spin, 1, 1)
+        thresholds.setColumnStretch(1, 1)
         threshold_buttons = QHBoxLayout()
         threshold_buttons.addWidget(self.reset_button)
         threshold_buttons.addWidget(self.save_threshold_button)
@@ -211,6 +218,7 @@ class InspectPage(QWidget):
         table_box = QGroupBox("Results")
         table_layout = QVBoxLayout(table_box)
         table_layout.addWidget(self.table)
+        self.summary.setWordWrap(True)  # a long summary wraps instead of widening the page
         table_bar = QHBoxLayout()
         table_bar.addWidget(self.summary, 1)
         for widget in (self.prev_button, self.next_button, self.export_button):
