@@ -95,10 +95,7 @@ def main() -> int:
         out.start()
         log = InspectionLog(work / "log.db")
 
-        def predict(images):
-            return [(p.score, p.verdict) for p in model.predict(images)]
-
-        loop = RunLoop(HotFolder(hot, settle_s=0.0), predict, log, box, "bench", model.model_id,
+        loop = RunLoop(HotFolder(hot, settle_s=0.0), model.predict, log, box, "bench", model.model_id,
                        model.threshold.fail, "bench", topic_prefix="inspector/parts")
         worker = threading.Thread(target=loop.run, kwargs={"idle_sleep_s": 0.01})
         worker.start()

@@ -24,9 +24,10 @@ from inspector.detectors.registry import create_detector
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.preprocess import PREPROCESSING_V2, check_preprocessing, input_geometry, resolve_preprocessing
 from inspector.features.maps import FeatureMaps
+from inspector.inspection import Prediction
 from inspector.store.atomic import atomic_directory, recover_directory
 from inspector.store.model_manifest import loading, read_model_json, write_model_json
-from inspector.threshold import ERROR, Threshold, calibrate
+from inspector.threshold import Threshold, calibrate
 from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
 
 _LOG = logging.getLogger(__name__)
@@ -99,24 +100,6 @@ class FitSettings:
             raise InspectorError(f"The quantile must be in (0, 1], got {self.calibration_parameter}.")
         elif self.calibration not in ("sigma", "quantile"):
             calibrate([0.0], self.calibration, self.calibration_parameter)  # the one clear line for that method
-
-
-@dataclass
-class Prediction:
-    """The result for one image: score (higher = more anomalous), map at the image's size, verdict.
-
-    A prediction that could not be trusted (a scoring error, a non-finite score or map) has the
-    verdict ERROR, a NaN score, no map and the reason in `error`: it is never judged PASS.
-    """
-
-    score: float
-    anomaly_map: Optional[np.ndarray]
-    verdict: str
-    error: str = ""
-
-    @classmethod
-    def failed(cls, reason: str) -> "Prediction":
-        return cls(float("nan"), None, ERROR, reason)
 
 
 def _weights_fingerprint(config: FeatureConfig) -> str:

@@ -71,6 +71,10 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout_s: float) -> bool:
+        """Sleep up to `timeout_s`, waking at once on cancel; True when cancelled (a loop's pause)."""
+        return self._event.wait(timeout_s)
+
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise Cancelled()

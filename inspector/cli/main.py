@@ -87,7 +87,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 # -- inspect -----------------------------------------------------------------------------------
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from inspector.io.images import load_image, save_image
+    from inspector.inspection import inspect_files
+    from inspector.io.images import save_image
     from inspector.pipeline import InspectionModel
     from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
 
@@ -109,31 +110,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     progress = BatchProgress(bar, len(paths))  # one bar for the batch: chunks never restart it
     stream = ResultStream(args.csv)  # rows reach the terminal and the CSV as they come, escaped
     try:
-        for start in range(0, len(paths), 16):
-            chunk = paths[start:start + 16]
-            images, ok_paths = [], []
-            for path in chunk:
-                try:
-                    images.append(load_image(path))
-                    ok_paths.append(path)
-                except InspectorError as exc:
-                    stream.add(str(path), None, "ERROR", str(exc))
-                    if log is not None:
-                        log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=None,
-                                   threshold=model.threshold.fail, verdict="ERROR", image_path=str(path),
-                                   review_threshold=model.threshold.review, note=str(exc))
-            for path, image, prediction in zip(ok_paths, images, model.predict(images, progress.reporter())):
-                score = prediction.score if np.isfinite(prediction.score) else None
-                stream.add(str(path), score, prediction.verdict, prediction.error)
+        predict = lambda images: model.predict(images, progress.reporter())  # noqa: E731
+        for batch in inspect_files(paths, predict, batch_size=16):
+            for result in batch:
+                stream.add(str(result.path), result.score, result.verdict, result.error)
                 if log is not None:
-                    log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=score,
-                               threshold=model.threshold.fail, verdict=prediction.verdict, image_path=str(path),
-                               review_threshold=model.threshold.review, note=prediction.error or None)
-                if args.maps_dir and prediction.anomaly_map is not None:
-                    overlay = heatmap_overlay(image, prediction.anomaly_map, threshold_levels(model.threshold))
-                    overlay = annotate(overlay, f"{prediction.verdict}  {prediction.score:.3g}", VERDICT_COLOURS[prediction.verdict])
-                    save_image(Path(args.maps_dir) / heatmaps.name_for(path), overlay)
-            progress.advance(len(chunk), chunk[-1].name)
+                    log.record(time=None, class_name=args.class_name, model_id=model.model_id, score=result.score,
+                               threshold=model.threshold.fail, verdict=result.verdict, image_path=str(result.path),
+                               review_threshold=model.threshold.review, note=result.error)
+                if args.maps_dir and result.anomaly_map is not None:
+                    overlay = heatmap_overlay(result.image, result.anomaly_map, threshold_levels(model.threshold))
+                    overlay = annotate(overlay, f"{result.verdict}  {result.score:.3g}", VERDICT_COLOURS[result.verdict])
+                    save_image(Path(args.maps_dir) / heatmaps.name_for(result.path), overlay)
+            progress.advance(len(batch), batch[-1].path.name)
     finally:
         bar.close()
         stream.close()

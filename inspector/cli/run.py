@@ -95,11 +95,6 @@ class StatusLine:
               flush=True)
 
 
-def _predictor(model):
-    def predict(images):
-        return [(p.score, p.verdict) for p in model.predict(images)]
-    return predict
-
 
 def cmd_run(args: argparse.Namespace) -> int:
     from inspector.pipeline import InspectionModel
@@ -146,13 +141,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         for server in opcua_outputs:
             server.publish_status(status)
 
-    loop = RunLoop(source, _predictor(model), project.log, outbox, args.class_name, model.model_id,
+    loop = RunLoop(source, model.predict, project.log, outbox, args.class_name, model.model_id,
                    model.threshold.fail, args.operator, topic_prefix=f"{prefix}/parts", on_status=on_status)
     for server in opcua_outputs:
         if args.trigger == "plc":
             server.on_trigger = loop.judge_one
         server.start()
-    loop.on_result = lambda payload: [server.publish_result(payload) for server in opcua_outputs]
+    loop.on_result = lambda payload, _result: [server.publish_result(payload) for server in opcua_outputs]
     for out in mqtt_outputs:
         out.start()
     stop_requested = []

@@ -17,10 +17,10 @@ from typing import Callable, Optional
 
 from inspector.station.frame_sources import SourceLost
 from inspector.station.hotfolder import HotFolder
-from inspector.station.inspection import CancelToken, Predictor, inspect_files
+from inspector.inspection import InspectionResult, Predictor, inspect_files
 from inspector.station.outbox import Outbox
 from inspector.store.log import InspectionLog
-from inspector.types import InspectorError
+from inspector.types import CancelToken, InspectorError
 
 RUNNING, PAUSED, WAITING, ALARM, STOPPED = "RUNNING", "PAUSED", "WAITING FOR PART", "ALARM", "STOPPED"
 
@@ -55,7 +55,9 @@ class RunLoop:
         self._retry_s, self._source_lost = self.retry_initial_s, False
         self._model_lock = threading.Lock()
         self._pending: list = []  # parts polled but not yet judged in trigger mode
-        self.on_result: Optional[Callable[[dict], None]] = None  # e.g. the OPC UA server's last-result nodes
+        # Called after each part is recorded with its message and full result (image and map for a display),
+        # e.g. the OPC UA server's last-result nodes or the app's run page.
+        self.on_result: Optional[Callable[[dict, InspectionResult], None]] = None
 
     def _set(self, state: str, reason: str = "") -> None:
         if (state, reason) != (self.status.state, self.status.reason):
@@ -168,12 +170,11 @@ class RunLoop:
         self._set(WAITING)
         return payload
 
-    def _record(self, part, result) -> dict:
-        """Log, queue for publishing, then move the file out: a restart never judges twice."""
-        row_id = None
-        if result.verdict != "ERROR":  # the log keeps PASS/REVIEW/FAIL only; an ERROR still goes out
-            row_id = self.log.record(None, self.class_name, self.model_id, result.score, self.threshold,
-                                     result.verdict, str(part.path))
+    def _record(self, part, result: InspectionResult) -> dict:
+        """Log (ERROR rows too, with their reason), queue for publishing, then move the file out:
+        a restart never judges twice."""
+        row_id = self.log.record(None, self.class_name, self.model_id, result.score, self.threshold,
+                                 result.verdict, str(part.path), note=result.error)
         payload = {"part_id": part.part_id, "verdict": result.verdict, "score": result.score,
                    "threshold": self.threshold, "class": self.class_name, "model_id": self.model_id,
                    "operator": self.status.operator, "log_id": row_id, "error": result.error,
@@ -183,5 +184,5 @@ class RunLoop:
         self.status.counters[result.verdict] += 1
         self.status.counters["total"] += 1
         if self.on_result is not None:
-            self.on_result(payload)
+            self.on_result(payload, result)
         return payload

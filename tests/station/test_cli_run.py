@@ -95,7 +95,9 @@ def test_run_judges_publishes_and_stops_cleanly_on_sigterm(broker, synthetic_cat
     assert all(m["operator"] == "alice" and m["model_id"] == fitted_id for m in messages)
     assert _wait(lambda: status and status[-1]["state"] == "STOPPED", 10)
     with InspectionLog(tmp_path / "proj" / "inspections.sqlite") as log:
-        assert log.count() == 4  # ERROR parts go out on MQTT; the log keeps PASS/REVIEW/FAIL
+        assert log.count() == 5 and log.counts()["ERROR"] == 1  # the unreadable part is logged as ERROR
+        error_row = [row for row in log.query() if row["verdict"] == "ERROR"][0]
+        assert error_row["score"] is None and "unreadable" in error_row["note"]
     assert sorted(p.name for p in (hot / "done").iterdir()) == sorted(
         ["good-000.png", "good-001.png", "stain-000.png", "stain-001.png"])
     assert [p.name for p in (hot / "error").iterdir()] == ["broken.png"]

@@ -12,6 +12,7 @@ from inspector.station.outbox import Outbox
 from inspector.station.runloop import RunLoop
 from inspector.store.log import InspectionLog
 from inspector.types import InspectorError
+from station_doubles import brightness_predictor
 
 
 def test_pin_is_stored_salted_and_hashed_and_verified(tmp_path):
@@ -37,8 +38,7 @@ def test_missing_or_damaged_pin_file_refuses_every_pin(tmp_path):
         set_pin(tmp_path, "12")
 
 
-def _predict_at(threshold):
-    return lambda images: [(float(im.mean()), "FAIL" if im.mean() >= threshold else "PASS") for im in images]
+_predict_at = brightness_predictor
 
 
 def test_changes_need_unlock_are_logged_with_who_and_when_and_apply(tmp_path):

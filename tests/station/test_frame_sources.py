@@ -12,6 +12,7 @@ from inspector.station.hotfolder import Part
 from inspector.station.outbox import Outbox
 from inspector.station.runloop import ALARM, STOPPED, RunLoop
 from inspector.store.log import InspectionLog
+from station_doubles import brightness_predictor
 
 
 def _viky() -> Path:
@@ -22,8 +23,7 @@ def _viky() -> Path:
     return path
 
 
-def _predict(images):
-    return [(float(im.mean()), "FAIL" if im.mean() >= 128 else "PASS") for im in images]
+_predict = brightness_predictor(128.0)
 
 
 def test_rgba8_becomes_rgb_uint8_and_a_wrong_size_is_refused():

@@ -16,6 +16,7 @@ from inspector.station.opcua_server import OpcUaServer
 from inspector.station.outbox import Outbox
 from inspector.station.runloop import RunLoop, StationStatus
 from inspector.store.log import InspectionLog
+from station_doubles import brightness_predictor
 
 
 def _free_port() -> int:
@@ -24,8 +25,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _predict(images):
-    return [(float(im.mean()), "FAIL" if im.mean() >= 128 else "PASS") for im in images]
+_predict = brightness_predictor(128.0)
 
 
 async def _node(client, *path):

@@ -12,12 +12,12 @@ from inspector.station.mqtt_output import MqttOutput
 from inspector.station.outbox import Outbox
 from inspector.station.runloop import RunLoop
 from inspector.store.log import InspectionLog
+from station_doubles import brightness_predictor
 
 N = 1000
 
 
-def _predict(images):
-    return [(float(im.mean()), "FAIL" if im.mean() >= 128 else "PASS") for im in images]
+_predict = brightness_predictor(128.0)
 
 
 def test_thousand_parts_none_lost_across_broker_restart(broker, tmp_path):

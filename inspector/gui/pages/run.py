@@ -7,8 +7,6 @@ control chart and the line state. The operator's name is asked at Start.
 """
 from __future__ import annotations
 
-import threading
-from collections import deque
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,28 +25,6 @@ class _Bridge(QObject):
 
     status = Signal(object)  # (state, reason)
     result = Signal(object)  # payload dict + "image"/"map" of the part
-
-
-class _MapKeeper:
-    """Predictor wrapper that keeps each batch's images and anomaly maps for the display."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.lock = threading.Lock()
-        self.pending: deque = deque()  # (image, map) per decoded image, in the order results come
-
-    def __call__(self, images):
-        predictions = self.model.predict(images)
-        with self.lock:
-            self.pending.extend((image, getattr(p, "anomaly_map", None)) for image, p in zip(images, predictions))
-        return [(p.score, p.verdict) for p in predictions]
-
-    def take(self, payload: dict) -> tuple[Any, Any]:
-        """The image and map of this result (an unreadable file never reached the model)."""
-        if str(payload.get("error") or "").startswith("unreadable"):
-            return None, None
-        with self.lock:
-            return self.pending.popleft() if self.pending else (None, None)
 
 
 class _EitherCancel:
@@ -186,11 +162,11 @@ class RunPage(QWidget):
             self._show_state("ALARM", str(exc))
             return False
         self.operator = operator.strip()
-        keeper = _MapKeeper(self.model)
-        loop = RunLoop(source, keeper, self.log, outbox, self.class_name, self.model.model_id,
+        loop = RunLoop(source, self.model.predict, self.log, outbox, self.class_name, self.model.model_id,
                        self.model.threshold.fail, self.operator,
                        on_status=self._status_from_loop)
-        loop.on_result = lambda payload: self.bridge.result.emit(self._with_image(keeper, payload))
+        loop.on_result = lambda payload, result: self.bridge.result.emit(
+            dict(payload, image=result.image, map=result.anomaly_map))
         self.loop = loop
         self._stop_flag = False
         self.task = Task(lambda reporter: loop.run(), "station-run")
@@ -219,11 +195,6 @@ class RunPage(QWidget):
         if self.mqtt is not None:
             self.mqtt.publish_status(status.to_json())
         self.bridge.status.emit((status.state, status.reason))
-
-    @staticmethod
-    def _with_image(keeper: _MapKeeper, payload: dict) -> dict:
-        image, anomaly_map = keeper.take(payload)
-        return dict(payload, image=image, map=anomaly_map)
 
     def toggle_pause(self) -> None:
         if self.loop is None:

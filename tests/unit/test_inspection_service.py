@@ -2,9 +2,12 @@
 import math
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from inspector.station.inspection import ERROR, CancelToken, inspect_files
+from inspector.inspection import Prediction, inspect_files
+from inspector.threshold import ERROR
+from inspector.types import CancelToken, Cancelled
 
 
 def _write(path, value):
@@ -15,7 +18,7 @@ def _predict(images):
     out = []
     for image in images:
         score = float(image.mean())
-        out.append((math.nan if score > 250 else score, "FAIL" if score >= 100 else "PASS"))
+        out.append(Prediction(math.nan if score > 250 else score, None, "FAIL" if score >= 100 else "PASS"))
     return out
 
 
@@ -42,3 +45,27 @@ def test_cancel_stops_before_next_batch(tmp_path):
         seen.extend(batch)
         token.cancel()
     assert len(seen) == 2
+
+
+def test_a_predictor_that_says_pass_without_a_finite_score_or_fails_gives_error(tmp_path):
+    path = tmp_path / "a.png"
+    _write(path, 10)
+    lying = lambda images: [Prediction(math.inf, None, "PASS") for _ in images]  # noqa: E731
+    assert [r.verdict for b in inspect_files([path], lying) for r in b] == [ERROR]
+
+    def broken(images):
+        raise RuntimeError("faiss exploded")
+    result = next(inspect_files([path], broken))[0]
+    assert result.verdict == ERROR and "faiss exploded" in result.error
+    short = lambda images: []  # noqa: E731  a predictor that loses an image
+    assert next(inspect_files([path], short))[0].verdict == ERROR
+
+
+def test_a_cancel_inside_the_predictor_is_not_turned_into_results(tmp_path):
+    path = tmp_path / "a.png"
+    _write(path, 10)
+
+    def cancelled(images):
+        raise Cancelled()
+    with pytest.raises(Cancelled):
+        next(inspect_files([path], cancelled))
