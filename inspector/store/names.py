@@ -34,11 +34,15 @@ def name_problem(text: Any) -> str | None:
     return None
 
 
-def check_name(text: Any, what: str = "name") -> str:
-    """The stripped name, or InspectorError with the reason (one place for every user-given name)."""
-    problem = name_problem(text)
+def _refuse(problem: str | None, what: str) -> None:
+    """InspectorError when there is a problem: one wording for every refused name."""
     if problem is not None:
         raise InspectorError(f"Invalid {what}: {problem}.")
+
+
+def check_name(text: Any, what: str = "name") -> str:
+    """The stripped name, or InspectorError with the reason (one place for every user-given name)."""
+    _refuse(name_problem(text), what)
     return text.strip()
 
 
@@ -53,9 +57,8 @@ def file_name_problem(name: Any) -> str | None:
 
 
 def check_file_name(name: Any, what: str = "file name") -> str:
-    problem = file_name_problem(name)
-    if problem is not None:
-        raise InspectorError(f"Invalid {what}: {problem}.")
+    """`name` unchanged, or InspectorError with the reason."""
+    _refuse(file_name_problem(name), what)
     return name
 
 

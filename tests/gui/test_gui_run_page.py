@@ -102,11 +102,9 @@ def test_closing_the_task_stops_the_loop(qapp, qtbot, tmp_path):
 
 def test_run_page_publishes_results_to_a_real_broker(qapp, qtbot, tmp_path):
     import importlib.util
-    import json
     from pathlib import Path
 
     import numpy as np
-    import paho.mqtt.client as mqtt
     import pytest
 
     from inspector.gui.pages.run import RunPage
@@ -114,12 +112,13 @@ def test_run_page_publishes_results_to_a_real_broker(qapp, qtbot, tmp_path):
     from inspector.pipeline import Prediction
     from inspector.threshold import Threshold
 
-    spec = importlib.util.spec_from_file_location("station_conftest", Path(__file__).parents[1] / "station" / "conftest.py")
-    station_conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(station_conftest)
-    if not Path(station_conftest.MOSQUITTO).exists():
+    helpers_path = Path(__file__).parents[1] / "station" / "station_helpers.py"
+    spec = importlib.util.spec_from_file_location("station_helpers", helpers_path)
+    station_helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(station_helpers)
+    if not Path(station_helpers.MOSQUITTO).exists():
         pytest.skip("mosquitto not installed")
-    broker = station_conftest.Broker(tmp_path)
+    broker = station_helpers.Broker(tmp_path)
     broker.start()
 
     class Model:
@@ -129,11 +128,8 @@ def test_run_page_publishes_results_to_a_real_broker(qapp, qtbot, tmp_path):
             return [Prediction(float(i.mean()), None, self.threshold.verdict(float(i.mean()))) for i in images]
 
     received = []
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="gui-sub")
-    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("inspector/parts/#", qos=1)
-    sub.on_message = lambda c, u, m: received.append(json.loads(m.payload))
-    sub.connect("127.0.0.1", broker.port)
-    sub.loop_start()
+    sub = station_helpers.start_subscriber(broker.port, "inspector/parts/#", "gui-sub",
+                                            lambda topic, payload: received.append(payload))
     log = InspectionLog(tmp_path / "log.db")
     page = RunPage()
     qtbot.addWidget(page)

@@ -1,25 +1,46 @@
 """`inspector run` as a subprocess: real mosquitto, a hot folder, SIGTERM -> clean stop, exit 0."""
 import asyncio
+import contextlib
 import json
-import socket
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
+from asyncua import Client
+from station_helpers import free_port, start_subscriber
 
 from inspector.cli.main import main
 from inspector.store.log import InspectionLog
 from inspector.store.project import Project
 
-from asyncua import Client
-
 REPO = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def running_station(*args: str) -> Iterator[subprocess.Popen]:
+    """`inspector run ARGS` as a subprocess (stderr captured); killed on the way out if still running."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
+                             "run", *args], env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stop_station(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[int, str]:
+    """Send `sig` (what a service manager or Ctrl+C sends) and return the exit code and stderr."""
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=60)
+    return rc, proc.stderr.read()
 
 
 def _wait(predicate, timeout=60.0):
@@ -54,37 +75,19 @@ def test_run_judges_publishes_and_stops_cleanly_on_sigterm(broker, synthetic_cat
     hot.mkdir()
 
     messages, status = [], []
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="run-test-sub")
-    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("line1/#", qos=1)
-
-    def on_message(client, userdata, message):
-        (status if message.topic == "line1/station/status" else messages).append(json.loads(message.payload))
-
-    sub.on_message = on_message
-    sub.connect("127.0.0.1", broker.port)
-    sub.loop_start()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        opcua_port = sock.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
-                             "run", str(tmp_path / "proj"), "--class", "widget", "--source", f"hotfolder:{hot}",
-                             "--output", f"mqtt://127.0.0.1:{broker.port}/line1",
-                             "--output", f"opcua://127.0.0.1:{opcua_port}", "--operator", "alice"],
-                            env=env, stderr=subprocess.PIPE, text=True)
-    try:
+    sub = start_subscriber(broker.port, "line1/#", "run-test-sub",
+                           lambda topic, payload: (status if topic == "line1/station/status" else messages).append(payload))
+    opcua_port = free_port()
+    with running_station(str(tmp_path / "proj"), "--class", "widget", "--source", f"hotfolder:{hot}",
+                         "--output", f"mqtt://127.0.0.1:{broker.port}/line1",
+                         "--output", f"opcua://127.0.0.1:{opcua_port}", "--operator", "alice") as proc:
         for name in ("000.png", "001.png"):
             shutil.copy(synthetic_category / "test" / "good" / name, hot / f"good-{name}")
             shutil.copy(synthetic_category / "test" / "stain" / name, hot / f"stain-{name}")
         (hot / "broken.png").write_bytes(b"not an image")
         assert _wait(lambda: len(messages) >= 5), f"only {len(messages)} message(s)"
         assert asyncio.run(_opcua_counters(opcua_port)) == (5, 1, "alice")
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=60)
-        err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        rc, err = stop_station(proc)
     assert rc == 0, err
     assert "WAITING FOR PART" in err and "Stopped:" in err
     by_part = {m["part_id"]: m for m in messages}
@@ -119,23 +122,13 @@ def test_run_from_the_genicam_viky_producer_until_sigterm(broker, synthetic_cate
     cti = Path(genicam.__file__).parent / "viky.cti"
     project, _ = _fitted_project(synthetic_category, tmp_path)  # no active model: the newest one is used
     messages = []
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="run-cam-sub")
-    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("inspector/parts/#", qos=1)
-    sub.on_message = lambda c, u, m: messages.append(json.loads(m.payload))
-    sub.connect("127.0.0.1", broker.port)
-    sub.loop_start()
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
-                             "run", str(project), "--class", "widget", "--source", f"genicam:{cti}",
-                             "--output", f"mqtt://127.0.0.1:{broker.port}", "--operator", "bo"],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    sub = start_subscriber(broker.port, "inspector/parts/#", "run-cam-sub", lambda topic, payload: messages.append(payload))
     try:
-        assert _wait(lambda: len(messages) >= 3), f"only {len(messages)} message(s)"
-        proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=60)
-        err = proc.stderr.read()
+        with running_station(str(project), "--class", "widget", "--source", f"genicam:{cti}",
+                             "--output", f"mqtt://127.0.0.1:{broker.port}", "--operator", "bo") as proc:
+            assert _wait(lambda: len(messages) >= 3), f"only {len(messages)} message(s)"
+            rc, err = stop_station(proc, signal.SIGINT)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         sub.loop_stop()
     assert rc == 0, err
     assert all(m["verdict"] in ("PASS", "REVIEW", "FAIL") and m["operator"] == "bo" for m in messages)
@@ -187,25 +180,15 @@ def test_run_in_plc_trigger_mode_judges_one_part_per_trigger(synthetic_category,
     project, _ = _fitted_project(synthetic_category, tmp_path)
     hot = tmp_path / "hot"
     hot.mkdir()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from inspector.cli.main import main; sys.exit(main())",
-                             "run", str(project), "--class", "widget", "--source", f"hotfolder:{hot}",
-                             "--output", f"opcua://127.0.0.1:{port}", "--trigger", "plc", "--operator", "pat"],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
-    try:
+    port = free_port()
+    with running_station(str(project), "--class", "widget", "--source", f"hotfolder:{hot}",
+                         "--output", f"opcua://127.0.0.1:{port}", "--trigger", "plc", "--operator", "pat") as proc:
         shutil.copy(synthetic_category / "test" / "stain" / "000.png", hot / "s0.png")
         shutil.copy(synthetic_category / "test" / "good" / "000.png", hot / "g0.png")
         time.sleep(0.5)  # let both files settle in the hot folder
         assert _wait(lambda: _port_open(port), 60), "OPC UA server did not come up"
         cycles = [asyncio.run(_plc_cycle(port)) for _ in range(2)]
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=60)
-        err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        rc, err = stop_station(proc)
     assert rc == 0, err
     assert cycles[0] == ("g0", "PASS") and cycles[1] == ("s0", "FAIL")  # name order, one part per trigger
     assert sorted(p.name for p in (hot / "done").iterdir()) == ["g0.png", "s0.png"]

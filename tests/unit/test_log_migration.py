@@ -6,36 +6,14 @@ import sqlite3
 import pytest
 
 from inspector.store.log import COLUMNS, SCHEMA_VERSION, InspectionLog
+from inspector.store.log_schema import SCHEMA_V1
 from inspector.types import InspectorError
 
-# The schema exactly as Inspector 0.1.0 wrote it (log version 1), frozen here on purpose.
+# A log exactly as Inspector 0.1.0 wrote it (log version 1): its schema (frozen in log_schema) and rows.
 SCHEMA_0_1_0 = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 INSERT INTO schema_version (version) VALUES (1);
-CREATE TABLE inspections (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    class_name TEXT NOT NULL,
-    model_id TEXT,
-    score REAL,
-    threshold REAL,
-    review_threshold REAL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('PASS', 'REVIEW', 'FAIL')),
-    image_path TEXT,
-    operator_decision TEXT CHECK (operator_decision IS NULL OR operator_decision IN ('PASS', 'FAIL')),
-    operator TEXT,
-    decision_time TEXT
-);
-CREATE INDEX inspections_time ON inspections (time);
-CREATE INDEX inspections_class_time ON inspections (class_name, time);
-CREATE TABLE decisions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    inspection_id INTEGER NOT NULL REFERENCES inspections (id),
-    decision TEXT,
-    operator TEXT,
-    time TEXT NOT NULL
-);
-CREATE INDEX decisions_inspection ON decisions (inspection_id);
+""" + SCHEMA_V1 + """
 INSERT INTO inspections (time, class_name, model_id, score, threshold, review_threshold, verdict, image_path)
     VALUES ('2024-06-01T08:00:00.000000+00:00', 'bottle', 'm1', 0.5, 1.0, 0.8, 'PASS', 'a.png');
 INSERT INTO inspections (time, class_name, model_id, score, threshold, review_threshold, verdict, image_path,

@@ -1,0 +1,63 @@
+"""Test helpers for the station: a real mosquitto broker on a free local port, and a subscriber to it.
+
+A plain module (not the conftest), so other test folders can load it too (tests/gui does).
+"""
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    """A local TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_subscriber(port: int, topic: str, client_id: str,
+                     on_payload: Callable[[str, Any], None]) -> mqtt.Client:
+    """A running paho client on the local broker, subscribed to `topic` (QoS 1), that hands every
+    message to `on_payload(topic, decoded JSON)`; call `loop_stop()` on it when done."""
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+    sub.on_message = lambda c, u, m: on_payload(m.topic, json.loads(m.payload))
+    sub.connect("127.0.0.1", port)
+    sub.loop_start()
+    return sub
+
+
+class Broker:
+    """mosquitto on a free local port, anonymous, started and stopped by the caller."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+        self.process = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
