@@ -1,4 +1,5 @@
-"""Test helpers for the station: a real mosquitto broker on a free local port, and a subscriber to it.
+"""Test helpers for the station: a real mosquitto broker on a free local port, a subscriber to it,
+and a brightness predictor with the real predictor signature.
 
 A plain module (not the conftest), so other test folders can load it too (tests/gui does).
 """
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+
+from inspector.inspection import Prediction
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -61,3 +64,10 @@ class Broker:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+def brightness_predictor(fail_at: float = 128.0):
+    """A predictor with the real signature whose score is the image's mean brightness."""
+    def predict(images):
+        return [Prediction(float(image.mean()), None, "FAIL" if image.mean() >= fail_at else "PASS") for image in images]
+    return predict

@@ -4,15 +4,22 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from station_helpers import brightness_predictor
 
-from inspector.station.engineer import (PIN_FILE, ChangeLog, Engineer, StationChanges, set_pin, unlock,
-                                        verify_pin)
+from inspector.station.engineer import (
+    PIN_FILE,
+    ChangeLog,
+    Engineer,
+    StationChanges,
+    set_pin,
+    unlock,
+    verify_pin,
+)
 from inspector.station.hotfolder import HotFolder
 from inspector.station.outbox import Outbox
 from inspector.station.runloop import RunLoop
 from inspector.store.log import InspectionLog
 from inspector.types import InspectorError
-from station_doubles import brightness_predictor
 
 
 def test_pin_is_stored_salted_and_hashed_and_verified(tmp_path):

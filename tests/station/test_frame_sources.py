@@ -5,14 +5,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from station_helpers import brightness_predictor
 
 from inspector.io.images import load_image
-from inspector.station.frame_sources import GenicamSource, SourceLost, rgb_from_components
+from inspector.station.frame_sources import (
+    GenicamSource,
+    SourceLost,
+    rgb_from_components,
+)
 from inspector.station.hotfolder import Part
 from inspector.station.outbox import Outbox
 from inspector.station.runloop import ALARM, STOPPED, RunLoop
 from inspector.store.log import InspectionLog
-from station_doubles import brightness_predictor
 
 
 def _viky() -> Path:

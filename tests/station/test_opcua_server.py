@@ -3,20 +3,19 @@ import asyncio
 import datetime
 import math
 import socket
-import threading
 import time
 from collections import Counter
 
 import numpy as np
 from asyncua import Client
 from PIL import Image
+from station_helpers import brightness_predictor
 
 from inspector.station.hotfolder import HotFolder
 from inspector.station.opcua_server import OpcUaServer
 from inspector.station.outbox import Outbox
 from inspector.station.runloop import RunLoop, StationStatus
 from inspector.store.log import InspectionLog
-from station_doubles import brightness_predictor
 
 
 def _free_port() -> int:

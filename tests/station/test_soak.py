@@ -6,13 +6,13 @@ import time
 import numpy as np
 import paho.mqtt.client as mqtt
 from PIL import Image
+from station_helpers import brightness_predictor
 
 from inspector.station.hotfolder import HotFolder
 from inspector.station.mqtt_output import MqttOutput
 from inspector.station.outbox import Outbox
 from inspector.station.runloop import RunLoop
 from inspector.store.log import InspectionLog
-from station_doubles import brightness_predictor
 
 N = 1000
 
