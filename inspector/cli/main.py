@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(evaluate, multiple_detectors=True)
     evaluate.add_argument("--out", "-o", default=None, help="results file (.json or .csv)")
     evaluate.add_argument("--sweep", action="store_true",
-                          help="research sweep over seed 003's hyper-parameter grids for the classic detectors")
+                          help="research sweep over the hyper-parameter grids of Krickl's classic OOD study for the classic detectors")
     evaluate.add_argument("--calibration", choices=["quantile", "sigma"], default="sigma",
                           help="working point set from train/good as fit sets it (default sigma)")
     evaluate.add_argument("--calibration-parameter", type=float, default=None,

@@ -28,8 +28,8 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, *aliases, **kwargs)
 
     add("--protocol", choices=PROTOCOLS, default="standard",
-        help="standard: one fit on the training set; lowdata: AUROC vs number of training images (seed 000); "
-             "pollution: robustness to defective training images and SROC refinement (seed 001)")
+        help="standard: one fit on the training set; lowdata: AUROC vs number of training images (Gutierrez et al. 2021 low-data protocol); "
+             "pollution: robustness to defective training images and SROC refinement (Cordier et al. pollution protocol)")
     add("--detector", nargs="+", metavar="NAME[:key=value...]", default=list(DEFAULT_DETECTORS),
         help=f"detectors to compare (default: {' '.join(DEFAULT_DETECTORS)}); e.g. mahalanobis:covariance=empirical")
     add("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -45,7 +45,7 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     add("--refinement-pollution", type=float, default=0.2, metavar="RATIO",
         help="pollution: pollution ratio at which refinement is compared (default 0.2)")
     add("--refine-detector", default=None, metavar="NAME",
-        help="pollution: refine with this detector for every final detector (seed 001 App. B: mahalanobis); "
+        help="pollution: refine with this detector for every final detector (Cordier et al., App. B: mahalanobis); "
              "default: each detector refines for itself")
     add("--splits", type=int, default=5, metavar="S", help="pollution: splits of cross-validation and STOC (default 5)")
     add("--cache", default=None, metavar="DIR",
@@ -153,7 +153,7 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
             factor = parse_factor(getattr(args, "aug_factor", 0) or 0)
             if policy is not None and factor == 0:
                 factor = 10  # a policy without a factor: seed 000's x10
-                print("Augmentation factor not given: using x10 (seed 000).", file=sys.stderr)
+                print("Augmentation factor not given: using x10 (as Gutierrez et al. 2021).", file=sys.stderr)
             sizes = getattr(args, "sizes", None)
             result = run_low_data(dataset, out, sizes=parse_number_list(sizes, integer=True) if sizes else None,
                                   replicates=int(getattr(args, "replicates", 5)), policy=policy, aug_factor=factor,

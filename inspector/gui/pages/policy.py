@@ -92,7 +92,7 @@ class PolicyPage(QWidget):
             self.preset.addItem(f"{name.replace('_', ' ')} (MVTec)", name)
         self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.preset.setMinimumContentsLength(12)
-        self.preset.setToolTip("Start from a preset: the generic ones, or the per-category MVTec policies of seed 000 (Table 4)")
+        self.preset.setToolTip("Start from a preset: the generic ones, or the per-category MVTec policies of Gutierrez et al. 2021 (Table 4)")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip("Random seed of the augmentation (the same seed gives the same copies)")
