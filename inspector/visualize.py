@@ -39,4 +39,4 @@ def annotate(image: np.ndarray, text: str, colour: tuple[int, int, int]) -> np.n
     return out
 
 
-VERDICT_COLOURS = {"PASS": (60, 200, 90), "REVIEW": (240, 180, 40), "FAIL": (230, 50, 50)}
+VERDICT_COLOURS = {"PASS": (60, 200, 90), "REVIEW": (240, 180, 40), "FAIL": (230, 50, 50), "ERROR": (160, 160, 160)}

@@ -38,7 +38,8 @@ class LogPage(QWidget):
         self.scope.addItem("This class", "class")
         self.scope.addItem("All classes", "all")
         self.verdict = QComboBox()
-        for label, value in (("Any verdict", None), ("PASS", "PASS"), ("REVIEW", "REVIEW"), ("FAIL", "FAIL")):
+        for label, value in (("Any verdict", None), ("PASS", "PASS"), ("REVIEW", "REVIEW"), ("FAIL", "FAIL"),
+                             ("ERROR", "ERROR")):
             self.verdict.addItem(label, value)
         self.verdict.setToolTip("Filter on the final verdict (the operator's decision when there is one)")
         self.limit = QSpinBox()
@@ -123,7 +124,7 @@ class LogPage(QWidget):
                     item.setData(value if key == "time" else item.text(), SORT_ROLE)
                 items.append(item)
             final = items[SHOWN.index("final_verdict")]
-            final.setForeground(QColor({"PASS": "#1a7f37", "REVIEW": "#9a6700", "FAIL": "#cf222e"}.get(final.text(), "#1f2328")))
+            final.setForeground(QColor({"PASS": "#1a7f37", "REVIEW": "#9a6700", "FAIL": "#cf222e", "ERROR": "#5f6368"}.get(final.text(), "#1f2328")))
             self.model.appendRow(items)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first, as queried
