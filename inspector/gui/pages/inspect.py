@@ -18,7 +18,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from inspector.gui.context import AppContext
 from inspector.gui.pages.inspect_jobs import BATCH, inspect_array_job, inspect_paths_job, results_csv  # noqa: F401
