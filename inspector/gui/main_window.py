@@ -2,6 +2,8 @@
 messages at the bottom, and a status bar with the project, the class, the device and the job.
 
 Geometry, dock layout and splitter positions are restored from QSettings on the next start.
+The class panel lives in inspector.gui.class_panel, the menus and Help dialogs in
+inspector.gui.main_menu (a mixin, so the actions stay window attributes).
 """
 from __future__ import annotations
 
@@ -9,15 +11,14 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
-                               QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QSplitter,
-                               QSizePolicy, QStackedWidget, QTabWidget, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QSizePolicy, QSplitter, QStackedWidget, QTabWidget)
 
 from inspector.gui.camera import CameraController
+from inspector.gui.class_panel import ClassPanel
 from inspector.gui.context import AppContext, TaskTracker
-from inspector.gui.widgets.page_tabs import PageTabs
+from inspector.gui.main_menu import MainMenuMixin
 from inspector.gui.pages.acquire import AcquirePage
 from inspector.gui.pages.inspect import InspectPage
 from inspector.gui.pages.log import LogPage
@@ -28,140 +29,16 @@ from inspector.gui.pages.welcome import WelcomePage
 from inspector.gui.session import Session
 from inspector.gui.widgets.gallery import ThumbnailCache
 from inspector.gui.widgets.messages import MessageHub, MessagePanel
+from inspector.gui.widgets.page_tabs import PageTabs
 from inspector.gui.workers import running_tasks
 from inspector.types import Progress
+
+__all__ = ["ClassPanel", "MainWindow", "SETTINGS_VERSION"]
 
 SETTINGS_VERSION = 1
 
 
-class ClassPanel(QWidget):
-    """Part classes of the project, with a one-line summary of the selected one."""
-
-    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.session = ctx.session
-        self.project_label = QLabel("No project")
-        self.project_label.setWordWrap(True)
-        self.project_label.setStyleSheet("font-weight: bold;")
-        self.list = QListWidget()
-        self.list.setToolTip("Part classes (part references). Each has its own images, policy and models.")
-        self.add_button = QToolButton()
-        self.add_button.setText("Add...")
-        self.add_button.setToolTip("Add a part class (Ctrl+Shift+N)")
-        self.rename_button = QToolButton()
-        self.rename_button.setText("Rename...")
-        self.remove_button = QToolButton()
-        self.remove_button.setText("Remove...")
-        for button in (self.add_button, self.rename_button, self.remove_button):
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.remove_button.setToolTip("Remove the class with its images and models")
-        self.details = QLabel("")
-        self.details.setWordWrap(True)
-        self.details.setStyleSheet("color: #57606a;")
-        buttons = QHBoxLayout()
-        buttons.setSpacing(2)
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.rename_button)
-        buttons.addWidget(self.remove_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.project_label)
-        layout.addWidget(QLabel("Part classes:"))
-        layout.addWidget(self.list, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(self.details)
-        self.add_button.clicked.connect(self.add_class)
-        self.rename_button.clicked.connect(self.rename_class)
-        self.remove_button.clicked.connect(self.remove_class)
-        self.list.currentItemChanged.connect(self._on_current)
-        for signal in (self.session.project_changed, self.session.classes_changed):
-            signal.connect(self.refresh)
-        for signal in (self.session.class_changed, self.session.images_changed, self.session.model_changed,
-                       self.session.review_changed):
-            signal.connect(self.update_details)
-        self.refresh()
-
-    def refresh(self) -> None:
-        project = self.session.project
-        self.project_label.setText(f"Project: {project.name}" if project else "No project open")
-        self.project_label.setToolTip(str(project.root) if project else "")
-        self.list.blockSignals(True)
-        self.list.clear()
-        for name in self.session.class_names():
-            item = QListWidgetItem(name)
-            self.list.addItem(item)
-            if name == self.session.class_name:
-                self.list.setCurrentItem(item)
-        self.list.blockSignals(False)
-        for widget in (self.add_button, self.list):
-            widget.setEnabled(project is not None)
-        self.update_details()
-
-    def update_details(self) -> None:
-        part = self.session.part
-        self.rename_button.setEnabled(part is not None)
-        self.remove_button.setEnabled(part is not None)
-        if self.list.currentItem() is None or (part and self.list.currentItem().text() != part.name):
-            matches = self.list.findItems(part.name, Qt.MatchFlag.MatchExactly) if part else []
-            if matches:
-                self.list.blockSignals(True)
-                self.list.setCurrentItem(matches[0])
-                self.list.blockSignals(False)
-        if part is None:
-            self.details.setText("Add a part class to start." if self.session.project else "")
-            return
-        train = len(self.session.records("train"))
-        test = len(self.session.records("test"))
-        if self.session.model is not None:
-            model = f"model {self.session.model.model_id} ({self.session.model.settings.detector})"
-        elif self.session.model_loading:
-            model = "loading model..."
-        else:
-            model = "no model yet"
-        self.details.setText(f"{train} training, {test} test images\n{model}")
-
-    def _on_current(self, current: Optional[QListWidgetItem], _previous) -> None:
-        if current is not None:
-            self.session.select_class(current.text())
-
-    def add_class(self) -> None:
-        if self.session.project is None:
-            return
-        name, ok = QInputDialog.getText(self, "Add part class", "Name of the part class (e.g. the part reference):")
-        if ok and name.strip():
-            try:
-                self.session.add_class(name.strip())
-            except Exception as exc:  # noqa: BLE001
-                self.ctx.report_error("Could not add the class", exc, self)
-
-    def rename_class(self) -> None:
-        part = self.session.part
-        if part is None:
-            return
-        name, ok = QInputDialog.getText(self, "Rename part class", "New name:", text=part.name)
-        if ok and name.strip() and name.strip() != part.name:
-            try:
-                self.session.rename_class(part.name, name.strip())
-            except Exception as exc:  # noqa: BLE001
-                self.ctx.report_error("Could not rename the class", exc, self)
-
-    def remove_class(self) -> None:
-        part = self.session.part
-        if part is None:
-            return
-        answer = QMessageBox.question(self, "Remove part class",
-                                      f"Remove '{part.name}' with its {len(part.images)} image(s), its policy and its "
-                                      "models? This cannot be undone.")
-        if answer == QMessageBox.StandardButton.Yes:
-            try:
-                self.session.remove_class(part.name)
-            except Exception as exc:  # noqa: BLE001
-                self.ctx.report_error("Could not remove the class", exc, self)
-
-
-class MainWindow(QMainWindow):
+class MainWindow(MainMenuMixin, QMainWindow):
     def __init__(self, camera_factory=None, defer_engine: bool = False) -> None:
         """`defer_engine`: show at once with a placeholder Fit page; `load_engine()` later imports torch & co."""
         super().__init__()
@@ -289,43 +166,6 @@ class MainWindow(QMainWindow):
         for widget in (self.status_engine, self.status_task, self.status_progress, self.status_project, self.status_class, self.status_device):
             bar.addPermanentWidget(widget)
 
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.action_new = self._action(file_menu, "&New project...", self.new_project_dialog, QKeySequence.StandardKey.New)
-        self.action_open = self._action(file_menu, "&Open project...", self.open_project_dialog, QKeySequence.StandardKey.Open)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._action(file_menu, "Open the &demo project", lambda: self.open_demo_project())
-        self.action_close = self._action(file_menu, "&Close project", self.close_project)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        class_menu = self.menuBar().addMenu("&Class")
-        self._action(class_menu, "&Add part class...", self.class_panel.add_class, QKeySequence("Ctrl+Shift+N"))
-        self._action(class_menu, "&Rename...", self.class_panel.rename_class)
-        self._action(class_menu, "Re&move...", self.class_panel.remove_class)
-        view_menu = self.menuBar().addMenu("&View")
-        for index, page in enumerate(self.pages):
-            self._action(view_menu, page.title.split("  ", 1)[-1], lambda i=index: self.show_page(i),
-                         QKeySequence(f"Ctrl+{index + 1}"))
-        view_menu.addSeparator()
-        view_menu.addAction(self.class_dock.toggleViewAction())
-        view_menu.addAction(self.message_dock.toggleViewAction())
-        help_menu = self.menuBar().addMenu("&Help")
-        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence("F1"))
-        self._action(help_menu, "&About Inspector", self.show_about)
-
-    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(shortcut)
-        action.triggered.connect(lambda _checked=False: slot())
-        menu.addAction(action)
-        return action
-
-    def show_page(self, index: int) -> None:
-        if self.session.project is not None:
-            self.tabs.setCurrentIndex(index)
-
     def set_device_text(self, text: str) -> None:
         self.status_device.setText(f"Device: {text}")
 
@@ -396,15 +236,6 @@ class MainWindow(QMainWindow):
         self.acquire_page.import_dataset(source)
         return True
 
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.session.recent_projects()
-        for path in recent:
-            self._action(self.recent_menu, str(path), lambda p=path: self.open_project(p))
-        if not recent:
-            action = self.recent_menu.addAction("No recent projects")
-            action.setEnabled(False)
-
     def _on_project_changed(self) -> None:
         has = self.session.project is not None
         self.stack.setCurrentWidget(self.tabs if has else self.welcome)
@@ -450,34 +281,6 @@ class MainWindow(QMainWindow):
             self.status_progress.setRange(0, progress.total)
             self.status_progress.setValue(progress.done)
         self.status_task.setText(f"{label}: {progress.stage} {progress.done}/{progress.total}")
-
-    # -- shortcuts help / about ------------------------------------------------------------------
-    def show_shortcuts(self) -> None:
-        text = ("<table cellpadding=3>"
-                "<tr><td><b>Ctrl+1 ... Ctrl+6</b></td><td>Acquire, Augment, Fit, Review, Inspect, Log</td></tr>"
-                "<tr><td><b>Space</b></td><td>Acquire: capture a frame. Inspect: capture and inspect</td></tr>"
-                "<tr><td><b>T / E / Del</b></td><td>Acquire: mark selected as training / test, delete</td></tr>"
-                "<tr><td><b>Ctrl+S</b></td><td>Augment: save the policy to the class</td></tr>"
-                "<tr><td><b>Ctrl+Enter / Esc</b></td><td>Fit: start / cancel</td></tr>"
-                "<tr><td><b>K / R</b></td><td>Review: keep / remove the selected images</td></tr>"
-                "<tr><td><b>Ctrl+I / Ctrl+B</b></td><td>Inspect: open images / a folder</td></tr>"
-                "<tr><td><b>N / B</b></td><td>Inspect: next / previous result</td></tr>"
-                "<tr><td><b>Enter / P / F</b></td><td>Inspect: confirm the verdict / decide PASS / decide FAIL</td></tr>"
-                "<tr><td><b>H</b></td><td>Inspect: show or hide the heatmap</td></tr>"
-                "<tr><td><b>Ctrl+E</b></td><td>Inspect: export results to CSV</td></tr>"
-                "</table>")
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", text, QMessageBox.StandardButton.Ok, self)
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.show()
-
-    def show_about(self) -> None:
-        from inspector.version import __version__
-
-        device = self.session.device_name or "not detected yet"
-        QMessageBox.about(self, "About Inspector",
-                          f"<b>Inspector {__version__}</b><br>Visual inspection of small series from a few good parts: "
-                          "anomaly detection on frozen ImageNet features (EfficientNet-Lite).<br><br>"
-                          f"Device: {device}<br>Qt {QApplication.instance().applicationVersion() or ''}")
 
     # -- layout persistence and shutdown -------------------------------------------------------
     def _splitters(self) -> list[QSplitter]:

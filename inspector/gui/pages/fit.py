@@ -3,110 +3,28 @@
 The fit runs on a worker (`fit_model` with a Reporter whose progress becomes signals); the
 stage strip shows load, extract, refine, augment, fit, calibrate and save with an ETA, and
 Cancel sets the CancelToken, which the engine honours at its next progress point.
+
+The settings editors live in inspector.gui.widgets.fit_settings_form; their widgets are kept as
+page attributes (`page.detector`, `page.aug_factor`...) for callers and tests.
 """
 from __future__ import annotations
 
-import inspect
 import time
 from typing import Any, Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDoubleValidator, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QScrollArea,
-                               QSpinBox, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPushButton,
+                               QScrollArea, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from inspector.gui.context import AppContext
+from inspector.gui.widgets.fit_settings_form import (CALIBRATIONS, CHOICES, HIDDEN_PARAMS,  # noqa: F401
+                                                     PARAM_HELP, FitSettingsForm, ParamForm)
 from inspector.gui.widgets.stage_progress import StageProgress, format_duration
 from inspector.gui.workers import ErrorInfo, Task
 from inspector.types import InspectorError
 
 STAGES = ("load", "extract", "refine", "augment", "fit", "calibrate", "save")
-CHOICES = {"covariance": ("ledoit", "empirical"), "sampler": ("greedy", "random"), "index": ("flat", "ivfflat")}
-PARAM_HELP = {
-    "k": "Number of nearest neighbours averaged into the score",
-    "covariance": "Covariance estimator: Ledoit-Wolf shrinkage is stable with few images",
-    "n_features": "Channels kept at random per location (PaDiM); fewer = faster, smaller model",
-    "sigma": "Smoothing of the anomaly map (pixels of the feature grid)",
-}
-HIDDEN_PARAMS = {"layers", "seed", "device"}  # device follows "Run on"
-CALIBRATIONS = {
-    "sigma": ("mean + k x sigma of good scores", 3.0, 0.0, 10.0, 0.1),
-    "quantile": ("quantile of good scores", 0.99, 0.5, 1.0, 0.005),
-}
-
-
-class ParamForm(QWidget):
-    """Editors for a detector's constructor parameters, built from its signature."""
-
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.form = QFormLayout(self)
-        self.form.setContentsMargins(0, 0, 0, 0)
-        self.editors: dict[str, QWidget] = {}
-
-    def set_detector(self, cls: type, values: Optional[dict] = None) -> None:
-        while self.form.rowCount():
-            self.form.removeRow(0)
-        self.editors = {}
-        values = values or {}
-        for name, param in inspect.signature(cls.__init__).parameters.items():
-            if name == "self" or name in HIDDEN_PARAMS or param.default is inspect.Parameter.empty:
-                continue
-            value = values.get(name, param.default)
-            editor = self._editor(name, param.default, value)
-            if editor is None:
-                continue
-            editor.setToolTip(PARAM_HELP.get(name, name))
-            self.editors[name] = editor
-            self.form.addRow(name.replace("_", " ").capitalize() + ":", editor)
-        if not self.editors:
-            self.form.addRow(QLabel("No parameters."))
-
-    @staticmethod
-    def _editor(name: str, default: Any, value: Any) -> Optional[QWidget]:
-        if name in CHOICES:
-            combo = QComboBox()
-            combo.addItems(CHOICES[name])
-            combo.setCurrentText(str(value))
-            return combo
-        if isinstance(default, bool):
-            box = QCheckBox()
-            box.setChecked(bool(value))
-            return box
-        if isinstance(default, int):
-            spin = QSpinBox()
-            spin.setRange(0, 1_000_000)
-            spin.setValue(int(value))
-            return spin
-        if isinstance(default, float):
-            # A line edit, not a spin box: learning rates of 1e-5 and negative margins must survive.
-            line = QLineEdit(repr(float(value)))
-            line.setValidator(QDoubleValidator())
-            line.setProperty("kind", "float")
-            return line
-        if isinstance(default, str):
-            return QLineEdit(str(value))
-        return None
-
-    def values(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, editor in self.editors.items():
-            if isinstance(editor, QComboBox):
-                out[name] = editor.currentText()
-            elif isinstance(editor, QCheckBox):
-                out[name] = editor.isChecked()
-            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
-                out[name] = editor.value()
-            elif isinstance(editor, QLineEdit) and editor.property("kind") == "float":
-                try:
-                    out[name] = float(editor.text().replace(",", "."))
-                except ValueError:
-                    raise InspectorError(f"Detector parameter '{name}' must be a number, got '{editor.text()}'.") from None
-            elif isinstance(editor, QLineEdit):
-                out[name] = editor.text()
-        return out
-
 
 def detect_device(preference: str) -> str:
     from inspector.features.extractor import describe_device, pick_device
@@ -126,70 +44,15 @@ class FitPage(QWidget):
         self.last_result: Any = None
 
         from inspector.detectors.registry import available_detectors
-        from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
 
         self.detector_classes = available_detectors()
-        self.backbone = QComboBox()
-        for name in BACKBONES:
-            self.backbone.addItem(name, name)
-        self.backbone.setCurrentIndex(self.backbone.findData(DEFAULT_BACKBONE))
-        self.backbone.setToolTip("Frozen ImageNet backbone that turns images into features")
-        self.image_size = QSpinBox()
-        self.image_size.setRange(32, 1024)
-        self.image_size.setSingleStep(16)
-        self.image_size.setValue(224)
-        self.image_size.setSuffix(" px")
-        self.image_size.setToolTip("Short side of the backbone input (224 = default); the long side keeps the training images' aspect ratio")
-        self.detector = QComboBox()
-        for name, cls in sorted(self.detector_classes.items(), key=lambda kv: kv[0] != "padim"):
-            label = getattr(cls, "display_name", "") or name
-            self.detector.addItem(f"{label}  ({'heatmap' if cls.localizes else 'score only'})", name)
-        self.detector.setToolTip("Anomaly detector. 'heatmap' detectors also show where a part differs.")
-        self.params = ParamForm()
-        self.aug_factor = QSpinBox()
-        self.aug_factor.setRange(0, 100)
-        self.aug_factor.setToolTip("Augmented copies per training image (0 = none); uses the class's saved policy")
-        self.policy_note = QLabel("")
-        self.policy_note.setWordWrap(True)
-        self.policy_note.setStyleSheet("color: #57606a;")
-        self.refine_ratio = QDoubleSpinBox()
-        self.refine_ratio.setRange(0.0, 50.0)
-        self.refine_ratio.setSingleStep(1.0)
-        self.refine_ratio.setDecimals(1)
-        self.refine_ratio.setSuffix(" %")
-        self.refine_ratio.setToolTip("SROC: share of training images flagged as suspicious and left out "
-                                     "(0 = off). Review them on the Review page.")
-        self.calibration = QComboBox()
-        for key, (label, *_rest) in CALIBRATIONS.items():
-            self.calibration.addItem(label, key)
-        self.calibration.setToolTip("How the default working point is set from good images alone")
-        self.calibration_parameter = QDoubleSpinBox()
-        self.calibration_parameter.setDecimals(4)
-        self.device = QComboBox()
-        self.device.addItem("Automatic (GPU if available)", "auto")
-        self.device.addItem("CPU", "cpu")
-        self.device.addItem("GPU (CUDA)", "cuda")
-        self.device.setToolTip("Where the backbone runs")
-        self.device_label = QLabel("Device: detecting...")
-        self.device_label.setObjectName("deviceLabel")
-
-        for combo in (self.backbone, self.detector, self.calibration, self.device):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(14)
-        form = QFormLayout()
-        form.addRow("Backbone:", self.backbone)
-        form.addRow("Input size:", self.image_size)
-        form.addRow("Detector:", self.detector)
-        params_box = QGroupBox("Detector parameters")
-        QVBoxLayout(params_box).addWidget(self.params)
-        form2 = QFormLayout()
-        form2.addRow("Augmentation factor:", self.aug_factor)
-        form2.addRow("", self.policy_note)
-        form2.addRow("SROC refinement:", self.refine_ratio)
-        form2.addRow("Working point:", self.calibration)
-        form2.addRow("Parameter:", self.calibration_parameter)
-        form2.addRow("Run on:", self.device)
-        form2.addRow("", self.device_label)
+        self.settings_form = FitSettingsForm(self.detector_classes)
+        form = self.settings_form
+        self.backbone, self.image_size, self.detector = form.backbone, form.image_size, form.detector
+        self.params = form.params
+        self.aug_factor, self.policy_note, self.refine_ratio = form.aug_factor, form.policy_note, form.refine_ratio
+        self.calibration, self.calibration_parameter = form.calibration, form.calibration_parameter
+        self.device, self.device_label = form.device, form.device_label
 
         self.images_note = QLabel("")
         self.images_note.setWordWrap(True)
@@ -202,14 +65,8 @@ class FitPage(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
 
-        settings_widget = QWidget()
-        settings_layout = QVBoxLayout(settings_widget)
-        settings_layout.addLayout(form)
-        settings_layout.addWidget(params_box)
-        settings_layout.addLayout(form2)
-        settings_layout.addStretch(1)
         scroll = QScrollArea()
-        scroll.setWidget(settings_widget)
+        scroll.setWidget(self.settings_form)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(300)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -264,8 +121,6 @@ class FitPage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
-        self.detector.currentIndexChanged.connect(self._on_detector)
-        self.calibration.currentIndexChanged.connect(self._on_calibration)
         self.device.currentIndexChanged.connect(self._detect_device)
         self.aug_factor.valueChanged.connect(lambda _v: self._update_notes())
         self.fit_button.clicked.connect(self.start_fit)
@@ -282,24 +137,10 @@ class FitPage(QWidget):
             signal.connect(self._update_notes)
         self.session.model_changed.connect(self._fill_models)
         self.session.project_changed.connect(self.clear_fit_result)
-        self._on_detector()
-        self._on_calibration()
         self._detect_device()
         self.load_class()
 
     # -- settings ---------------------------------------------------------------------------------
-    def _on_detector(self, *_args) -> None:
-        cls = self.detector_classes[self.detector.currentData()]
-        self.params.set_detector(cls)
-
-    def _on_calibration(self, *_args) -> None:
-        _label, default, low, high, step = CALIBRATIONS[self.calibration.currentData()]
-        self.calibration_parameter.setRange(low, high)
-        self.calibration_parameter.setSingleStep(step)
-        self.calibration_parameter.setValue(default)
-        self.calibration_parameter.setToolTip({"sigma": "k: the threshold is mean + k standard deviations",
-                                               "quantile": "share of good parts that should pass (e.g. 0.99)"}[self.calibration.currentData()])
-
     def _detect_device(self, *_args) -> None:
         preference = self.device.currentData()
         self.device_label.setText("Device: detecting...")
@@ -317,46 +158,16 @@ class FitPage(QWidget):
 
     def settings(self):
         """The FitSettings the form describes (policy from the class when a factor is set)."""
-        from inspector.pipeline import FitSettings
-
         part = self.session.part
-        factor = int(self.aug_factor.value())
-        policy = part.policy if (part is not None and factor > 0) else None
-        return FitSettings(
-            backbone=self.backbone.currentData(), image_size=int(self.image_size.value()),
-            detector=self.detector.currentData(), detector_params=self._detector_params(),
-            policy=policy, aug_factor=factor if policy is not None else 0,
-            refine_ratio=float(self.refine_ratio.value()) / 100.0,
-            calibration=self.calibration.currentData(), calibration_parameter=float(self.calibration_parameter.value()),
-            device=self.device.currentData(),
-        )
+        return self.settings_form.settings(part.policy if part is not None else None)
 
     def _detector_params(self) -> dict[str, Any]:
-        params = self.params.values()
-        cls = self.detector_classes[self.detector.currentData()]
-        if "device" in inspect.signature(cls.__init__).parameters:
-            params["device"] = self.device.currentData()
-        return params
+        return self.settings_form.detector_params()
 
     def apply_settings(self, data: dict) -> None:
         """Show stored FitSettings JSON (the class's last fit)."""
-        def pick(combo: QComboBox, value: Any) -> None:
-            index = combo.findData(value)
-            if index >= 0:
-                combo.setCurrentIndex(index)
+        self.settings_form.apply_settings(data)
 
-        pick(self.backbone, data.get("backbone"))
-        self.image_size.setValue(int(data.get("image_size", 224)))
-        pick(self.detector, data.get("detector"))
-        cls = self.detector_classes.get(self.detector.currentData())
-        if cls is not None:
-            self.params.set_detector(cls, data.get("detector_params") or {})
-        self.aug_factor.setValue(int(data.get("aug_factor", 0)))
-        self.refine_ratio.setValue(100.0 * float(data.get("refine_ratio", 0.0)))
-        pick(self.calibration, data.get("calibration"))
-        if data.get("calibration_parameter") is not None:
-            self.calibration_parameter.setValue(float(data["calibration_parameter"]))
-        pick(self.device, data.get("device"))
 
     # -- class binding ---------------------------------------------------------------------------
     def load_class(self) -> None:

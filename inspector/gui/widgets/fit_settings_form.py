@@ -1,0 +1,237 @@
+"""The Fit page's settings form: backbone, input size, detector and its parameters, augmentation
+factor, SROC refinement, working-point calibration and device.
+
+Kept apart from the page so the page holds only the fitting and the model list; the form turns
+its editors into FitSettings and back (`settings`, `apply_settings`), the page adds the class's
+policy and the notes.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Optional
+
+from PySide6.QtGui import QDoubleValidator
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from inspector.types import InspectorError
+
+CHOICES = {"covariance": ("ledoit", "empirical"), "sampler": ("greedy", "random"), "index": ("flat", "ivfflat")}
+PARAM_HELP = {
+    "k": "Number of nearest neighbours averaged into the score",
+    "covariance": "Covariance estimator: Ledoit-Wolf shrinkage is stable with few images",
+    "n_features": "Channels kept at random per location (PaDiM); fewer = faster, smaller model",
+    "sigma": "Smoothing of the anomaly map (pixels of the feature grid)",
+}
+HIDDEN_PARAMS = {"layers", "seed", "device"}  # device follows "Run on"
+CALIBRATIONS = {
+    "sigma": ("mean + k x sigma of good scores", 3.0, 0.0, 10.0, 0.1),
+    "quantile": ("quantile of good scores", 0.99, 0.5, 1.0, 0.005),
+}
+
+
+class ParamForm(QWidget):
+    """Editors for a detector's constructor parameters, built from its signature."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.editors: dict[str, QWidget] = {}
+
+    def set_detector(self, cls: type, values: Optional[dict] = None) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors = {}
+        values = values or {}
+        for name, param in inspect.signature(cls.__init__).parameters.items():
+            if name == "self" or name in HIDDEN_PARAMS or param.default is inspect.Parameter.empty:
+                continue
+            value = values.get(name, param.default)
+            editor = self._editor(name, param.default, value)
+            if editor is None:
+                continue
+            editor.setToolTip(PARAM_HELP.get(name, name))
+            self.editors[name] = editor
+            self.form.addRow(name.replace("_", " ").capitalize() + ":", editor)
+        if not self.editors:
+            self.form.addRow(QLabel("No parameters."))
+
+    @staticmethod
+    def _editor(name: str, default: Any, value: Any) -> Optional[QWidget]:
+        if name in CHOICES:
+            combo = QComboBox()
+            combo.addItems(CHOICES[name])
+            combo.setCurrentText(str(value))
+            return combo
+        if isinstance(default, bool):
+            box = QCheckBox()
+            box.setChecked(bool(value))
+            return box
+        if isinstance(default, int):
+            spin = QSpinBox()
+            spin.setRange(0, 1_000_000)
+            spin.setValue(int(value))
+            return spin
+        if isinstance(default, float):
+            # A line edit, not a spin box: learning rates of 1e-5 and negative margins must survive.
+            line = QLineEdit(repr(float(value)))
+            line.setValidator(QDoubleValidator())
+            line.setProperty("kind", "float")
+            return line
+        if isinstance(default, str):
+            return QLineEdit(str(value))
+        return None
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, editor in self.editors.items():
+            if isinstance(editor, QComboBox):
+                out[name] = editor.currentText()
+            elif isinstance(editor, QCheckBox):
+                out[name] = editor.isChecked()
+            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+                out[name] = editor.value()
+            elif isinstance(editor, QLineEdit) and editor.property("kind") == "float":
+                try:
+                    out[name] = float(editor.text().replace(",", "."))
+                except ValueError:
+                    raise InspectorError(f"Detector parameter '{name}' must be a number, got '{editor.text()}'.") from None
+            elif isinstance(editor, QLineEdit):
+                out[name] = editor.text()
+        return out
+
+
+class FitSettingsForm(QWidget):
+    """Every editor of a FitSettings; `detector_classes` maps detector names to their classes."""
+
+    def __init__(self, detector_classes: dict[str, type], parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
+
+        self.detector_classes = detector_classes
+        self.backbone = QComboBox()
+        for name in BACKBONES:
+            self.backbone.addItem(name, name)
+        self.backbone.setCurrentIndex(self.backbone.findData(DEFAULT_BACKBONE))
+        self.backbone.setToolTip("Frozen ImageNet backbone that turns images into features")
+        self.image_size = QSpinBox()
+        self.image_size.setRange(32, 1024)
+        self.image_size.setSingleStep(16)
+        self.image_size.setValue(224)
+        self.image_size.setSuffix(" px")
+        self.image_size.setToolTip("Short side of the backbone input (224 = default); the long side keeps the training images' aspect ratio")
+        self.detector = QComboBox()
+        for name, cls in sorted(self.detector_classes.items(), key=lambda kv: kv[0] != "padim"):
+            label = getattr(cls, "display_name", "") or name
+            self.detector.addItem(f"{label}  ({'heatmap' if cls.localizes else 'score only'})", name)
+        self.detector.setToolTip("Anomaly detector. 'heatmap' detectors also show where a part differs.")
+        self.params = ParamForm()
+        self.aug_factor = QSpinBox()
+        self.aug_factor.setRange(0, 100)
+        self.aug_factor.setToolTip("Augmented copies per training image (0 = none); uses the class's saved policy")
+        self.policy_note = QLabel("")
+        self.policy_note.setWordWrap(True)
+        self.policy_note.setStyleSheet("color: #57606a;")
+        self.refine_ratio = QDoubleSpinBox()
+        self.refine_ratio.setRange(0.0, 50.0)
+        self.refine_ratio.setSingleStep(1.0)
+        self.refine_ratio.setDecimals(1)
+        self.refine_ratio.setSuffix(" %")
+        self.refine_ratio.setToolTip("SROC: share of training images flagged as suspicious and left out "
+                                     "(0 = off). Review them on the Review page.")
+        self.calibration = QComboBox()
+        for key, (label, *_rest) in CALIBRATIONS.items():
+            self.calibration.addItem(label, key)
+        self.calibration.setToolTip("How the default working point is set from good images alone")
+        self.calibration_parameter = QDoubleSpinBox()
+        self.calibration_parameter.setDecimals(4)
+        self.device = QComboBox()
+        self.device.addItem("Automatic (GPU if available)", "auto")
+        self.device.addItem("CPU", "cpu")
+        self.device.addItem("GPU (CUDA)", "cuda")
+        self.device.setToolTip("Where the backbone runs")
+        self.device_label = QLabel("Device: detecting...")
+        self.device_label.setObjectName("deviceLabel")
+
+        for combo in (self.backbone, self.detector, self.calibration, self.device):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
+        form = QFormLayout()
+        form.addRow("Backbone:", self.backbone)
+        form.addRow("Input size:", self.image_size)
+        form.addRow("Detector:", self.detector)
+        params_box = QGroupBox("Detector parameters")
+        QVBoxLayout(params_box).addWidget(self.params)
+        form2 = QFormLayout()
+        form2.addRow("Augmentation factor:", self.aug_factor)
+        form2.addRow("", self.policy_note)
+        form2.addRow("SROC refinement:", self.refine_ratio)
+        form2.addRow("Working point:", self.calibration)
+        form2.addRow("Parameter:", self.calibration_parameter)
+        form2.addRow("Run on:", self.device)
+        form2.addRow("", self.device_label)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(params_box)
+        layout.addLayout(form2)
+        layout.addStretch(1)
+        self.detector.currentIndexChanged.connect(self._on_detector)
+        self.calibration.currentIndexChanged.connect(self._on_calibration)
+        self._on_detector()
+        self._on_calibration()
+
+    def _on_detector(self, *_args) -> None:
+        cls = self.detector_classes[self.detector.currentData()]
+        self.params.set_detector(cls)
+
+    def _on_calibration(self, *_args) -> None:
+        _label, default, low, high, step = CALIBRATIONS[self.calibration.currentData()]
+        self.calibration_parameter.setRange(low, high)
+        self.calibration_parameter.setSingleStep(step)
+        self.calibration_parameter.setValue(default)
+        self.calibration_parameter.setToolTip({"sigma": "k: the threshold is mean + k standard deviations",
+                                               "quantile": "share of good parts that should pass (e.g. 0.99)"}[self.calibration.currentData()])
+
+    def settings(self, policy: Any):
+        """The FitSettings the form describes; `policy` is the class's saved one (used when a factor is set)."""
+        from inspector.pipeline import FitSettings
+
+        factor = int(self.aug_factor.value())
+        policy = policy if factor > 0 else None
+        return FitSettings(
+            backbone=self.backbone.currentData(), image_size=int(self.image_size.value()),
+            detector=self.detector.currentData(), detector_params=self.detector_params(),
+            policy=policy, aug_factor=factor if policy is not None else 0,
+            refine_ratio=float(self.refine_ratio.value()) / 100.0,
+            calibration=self.calibration.currentData(), calibration_parameter=float(self.calibration_parameter.value()),
+            device=self.device.currentData(),
+        )
+
+    def detector_params(self) -> dict[str, Any]:
+        params = self.params.values()
+        cls = self.detector_classes[self.detector.currentData()]
+        if "device" in inspect.signature(cls.__init__).parameters:
+            params["device"] = self.device.currentData()
+        return params
+
+    def apply_settings(self, data: dict) -> None:
+        """Show stored FitSettings JSON (the class's last fit)."""
+        def pick(combo: QComboBox, value: Any) -> None:
+            index = combo.findData(value)
+            if index >= 0:
+                combo.setCurrentIndex(index)
+
+        pick(self.backbone, data.get("backbone"))
+        self.image_size.setValue(int(data.get("image_size", 224)))
+        pick(self.detector, data.get("detector"))
+        cls = self.detector_classes.get(self.detector.currentData())
+        if cls is not None:
+            self.params.set_detector(cls, data.get("detector_params") or {})
+        self.aug_factor.setValue(int(data.get("aug_factor", 0)))
+        self.refine_ratio.setValue(100.0 * float(data.get("refine_ratio", 0.0)))
+        pick(self.calibration, data.get("calibration"))
+        if data.get("calibration_parameter") is not None:
+            self.calibration_parameter.setValue(float(data["calibration_parameter"]))
+        pick(self.device, data.get("device"))
