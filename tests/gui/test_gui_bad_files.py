@@ -36,3 +36,4 @@ def test_fit_and_batch_inspection_go_on_past_a_bad_file(project_window, qtbot):
     assert sum(math.isfinite(r.score) for r in inspect.results) == len(test) - 1
     rows = session.project.log.query(verdict="ERROR")
     assert len(rows) == 1 and rows[0]["score"] is None and rows[0]["note"]
+    assert inspect.judge(broken[0]) == "ERROR" and "1 ERROR" in inspect.summary.text()

@@ -323,6 +323,8 @@ class InspectPage(WorkingPointMixin, QWidget):
             verdict = result.decision or self.judge(result)
             counts[verdict] = counts.get(verdict, 0) + 1
         text = f"{len(self.results)} part(s): {counts['PASS']} PASS, {counts['REVIEW']} REVIEW, {counts['FAIL']} FAIL"
+        if counts.get("ERROR"):
+            text += f", {counts['ERROR']} ERROR"
         labelled = [r for r in self.results if r.label in ("good", "defect") and self.is_current(r)]
         if labelled:
             wrong = sum((self.verdict_of(r.score) == "FAIL") != (r.label == "defect") for r in labelled)
