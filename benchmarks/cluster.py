@@ -18,13 +18,14 @@ import time
 import numpy as np
 
 from inspector.evaluation.executor import ExecutorSettings, run_cells
-from inspector.evaluation.protocols import DetectorSpec, LowDataShared, _layers_for, lowdata_cell
+from inspector.evaluation.lowdata import LowDataShared, lowdata_cell
+from inspector.evaluation.protocol_common import DetectorSpec, layers_for
 from inspector.features.maps import FeatureMaps
 
 
 def _shared(n_train: int, n_test: int, channels: int, specs: list[DetectorSpec]) -> LowDataShared:
     rng = np.random.default_rng(0)
-    layers = _layers_for(specs)
+    layers = layers_for(specs)
 
     def maps(n: int, shift: np.ndarray) -> FeatureMaps:
         return FeatureMaps({layer: (rng.normal(size=(n, channels, 4, 4)) + shift[:, None, None, None])
@@ -57,7 +58,7 @@ def main() -> None:
     shared = _shared(args.n_train, 100, args.channels, specs)
     cells = _cells(specs, list(range(20, args.n_train + 1, 20)), args.cells_per_size)
     print(f"{len(cells)} cells (mahalanobis + knn, {args.n_train} train x {args.channels} ch x 4x4 x "
-          f"{len(_layers_for(specs))} layers, 100 test); cpu count {os.cpu_count()}")
+          f"{len(layers_for(specs))} layers, 100 test); cpu count {os.cpu_count()}")
     _timed(cells[:2], shared, ExecutorSettings(workers=1))  # warm imports and caches in this process
     inline, _ = _timed(cells, shared, ExecutorSettings(workers=1))
     cell_time = inline / len(cells)

@@ -90,7 +90,7 @@ _ALIASES = {"mahalanobis-empirical": "mahalanobis:covariance=empirical",
 def _detectors_of(args: argparse.Namespace):
     """--detector NAME[:key=value...] ... (space or comma separated), plus --param for every one."""
     from inspector.detectors.params import parse_assignment
-    from inspector.evaluation.protocols import DetectorSpec
+    from inspector.evaluation.protocol_common import DetectorSpec
 
     chosen = getattr(args, "detector", None) or list(DEFAULT_DETECTORS)
     if isinstance(chosen, str):
@@ -128,7 +128,9 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
     """Run `args.protocol`; prints a short summary and the output files. Returns an exit code."""
     from inspector.augment.engine import parse_factor
     from inspector.augment.policy import load_policy
-    from inspector.evaluation.protocols import parse_number_list, run_low_data, run_pollution
+    from inspector.evaluation.lowdata import run_low_data
+    from inspector.evaluation.pollution import run_pollution
+    from inspector.evaluation.protocol_common import parse_number_list
 
     protocol = getattr(args, "protocol", "standard")
     if protocol == "standard":

@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.metrics import precision_recall_curve, roc_auc_score
 
+from inspector.evaluation.lowdata_area import normalised_area_under_auc_percent
 from inspector.types import InspectorError
 
 
@@ -124,16 +125,8 @@ def working_point_rates(labels: np.ndarray, scores: np.ndarray, threshold: float
 
 
 def area_under_auc_percent(fractions: np.ndarray, aucs: np.ndarray) -> float:
-    """Seed 000's "area under the AUC-percent curve": AUC as a function of the fraction of the
-    training set used, integrated (trapezoid) and divided by the span of fractions, so a constant
-    AUC of a gives a."""
-    fractions = np.asarray(fractions, dtype=np.float64)
-    aucs = np.asarray(aucs, dtype=np.float64)
-    order = np.argsort(fractions)
-    fractions, aucs = fractions[order], aucs[order]
-    if len(fractions) == 1:
-        return float(aucs[0])
-    span = fractions[-1] - fractions[0]
-    if span <= 0:
-        raise InspectorError("The AUC-percent curve needs at least two distinct training-set fractions.")
-    return float(np.trapezoid(aucs, fractions) / span)
+    """The span-normalised area under AUC(fraction of the training set): a constant AUC of a gives a.
+
+    Kept for its existing callers; it is `lowdata_area.normalised_area_under_auc_percent`, the one
+    implementation (the paper's un-normalised area is `lowdata_area.area_under_auc_percent`)."""
+    return normalised_area_under_auc_percent(fractions, aucs)

@@ -194,7 +194,7 @@ def sweep_category(dataset: str | Path, feature_config: Any = None, detectors: O
     `base_params` (e.g. {"standardize": True}) apply to every configuration of every detector.
     """
     from inspector.detectors.base import POOLED_LAYERS
-    from inspector.evaluation.protocols import FeatureCache
+    from inspector.evaluation.protocol_common import FeatureCache
     from inspector.features.extractor import FeatureConfig, get_extractor
     from inspector.io.datasets import load_category
 

@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-import inspector.evaluation.protocols as protocols
+import inspector.evaluation.protocol_common as protocol_common
 from inspector.evaluation.executor import SCHEDULER_ENV, ExecutorSettings
 from inspector.evaluation.protocols import CELLS_FILE, run_low_data
 from inspector.types import Reporter
@@ -21,7 +21,7 @@ distributed = pytest.importorskip("dask.distributed")
 @pytest.fixture()
 def category(tmp_path, monkeypatch):
     fake = FakeExtractor()
-    monkeypatch.setattr(protocols, "get_extractor", lambda config, device="auto": fake)
+    monkeypatch.setattr(protocol_common, "get_extractor", lambda config, device="auto": fake)
     return _make_category(tmp_path / "widget", n_train=24)
 
 

@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-import inspector.evaluation.protocols as protocols
+import inspector.evaluation.lowdata as lowdata
+import inspector.evaluation.pollution as pollution
+import inspector.evaluation.protocol_common as protocol_common
 from inspector.augment.policy import PRESETS
 from inspector.evaluation.protocols import (
     CELLS_FILE,
@@ -52,7 +54,7 @@ class FakeExtractor:
 @pytest.fixture()
 def fake_extractor(monkeypatch):
     fake = FakeExtractor()
-    monkeypatch.setattr(protocols, "get_extractor", lambda config, device="auto": fake)
+    monkeypatch.setattr(protocol_common, "get_extractor", lambda config, device="auto": fake)
     return fake
 
 
@@ -174,8 +176,8 @@ def test_low_data_resumes_after_an_interruption(category, tmp_path, fake_extract
     assert len(lines) == 7
 
     fits = []
-    original = protocols._evaluate
-    monkeypatch.setattr(protocols, "_evaluate", lambda *a, **k: fits.append(1) or original(*a, **k))
+    original = lowdata.evaluate_detector
+    monkeypatch.setattr(lowdata, "evaluate_detector", lambda *a, **k: fits.append(1) or original(*a, **k))
     encoded_before = fake_extractor.encoded
     messages = []
     resumed = _low_data(category, out, Reporter(lambda p: messages.append(p)))
@@ -222,7 +224,7 @@ def test_pollution_protocol(category, tmp_path, fake_extractor, monkeypatch):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert not (out / "pollution_au_pro.png").exists()  # neither detector localises
     # resuming a finished sweep fits nothing and rewrites the same summary
-    monkeypatch.setattr(protocols, "_evaluate", lambda *a, **k: pytest.fail("a finished cell was refitted"))
+    monkeypatch.setattr(pollution, "evaluate_detector", lambda *a, **k: pytest.fail("a finished cell was refitted"))
     again = run_pollution(category, out, detectors=["mahalanobis", "knn"], ratios=[0.0, 0.1, 0.2],
                           refinement_ratios=[0.0, 0.2], replicates=1, splits=3, feature_config=CONFIG, plots=False)
     assert [r["auroc_mean"] for r in again.refinement] == pytest.approx([r["auroc_mean"] for r in result.refinement])

@@ -1,0 +1,262 @@
+"""Seed 001's pollution and refinement protocol (Cordier et al., sections 4.1, 4.3-4.5), resumable.
+
+Per replicate seed, a pollution set of defective test images (a fraction of the training-set
+size, stratified by defect type) is drawn and removed from the evaluation set; l training images
+are replaced with l of them (nested as l grows). Outputs AUROC and AU-PRO vs pollution ratio,
+and at one pollution ratio (20 % by default) AUROC, AU-PRO and the refinement precision, recall
+and F1 vs refinement ratio for SROC and the baselines. One module per protocol; the shared
+machinery is in protocol_common.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from inspector.evaluation.protocol_common import (CELLS_FILE, CellStore, DetectorSpec, FeatureCache, FeatureEncoder,
+                                                  evaluate_detector, json_safe, layers_for, parse_detectors)
+from inspector.evaluation.protocol_summary import summarise, write_csv
+from inspector.features.extractor import FeatureConfig
+from inspector.features.maps import FeatureMaps
+from inspector.io.datasets import Category, load_category
+from inspector.refine.sroc import METHODS, RefinementRanking, n_flagged, refine, refinement_prf
+from inspector.store.atomic import write_json_atomic
+from inspector.types import InspectorError, Reporter, as_reporter
+
+DEFAULT_POLLUTION_RATIOS = (0.0, 0.05, 0.10, 0.15, 0.20)
+DEFAULT_REFINEMENT_RATIOS = (0.0, 0.10, 0.20, 0.30, 0.40)
+#: Seed 001 uses k = 5 for KNN; with k = 1 a training image's nearest neighbour is itself, so
+#: scoring the training set (SROC) would give every image 0. Used when KNN refines.
+KNN_REFINE_PARAMS = {"k": 5}
+
+
+
+@dataclass
+class PollutionResult:
+    out_dir: Path
+    robustness: list[dict[str, Any]]
+    refinement: list[dict[str, Any]]
+    files: list[Path]
+
+
+def pollution_set(category: Category, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices (into category.test) of `size` defective images, stratified by defect type.
+
+    Each type gets its share by largest remainder, so the set keeps the test set's proportions.
+    At least one defective image of the test set must stay out of it for the evaluation.
+    """
+    defects = np.array([s.defect for s in category.test])
+    defective = np.flatnonzero(category.test_labels == 1)
+    if size >= len(defective):
+        raise InspectorError(
+            f"{category.root} has {len(defective)} defective test image(s): too few to draw a pollution set of "
+            f"{size} and still evaluate (seed 001 excludes such categories)."
+        )
+    types = sorted(set(defects[defective]))
+    counts = np.array([np.sum(defects[defective] == t) for t in types], dtype=np.float64)
+    shares = counts / counts.sum() * size
+    quota = np.floor(shares).astype(int)
+    for extra in np.argsort(-(shares - quota), kind="stable")[: size - quota.sum()]:
+        quota[extra] += 1
+    chosen = []
+    for defect, count in zip(types, quota):
+        members = np.flatnonzero(defects == defect)
+        chosen.extend(rng.choice(members, size=int(count), replace=False).tolist())
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class PollutedSplit:
+    """One polluted training set and its evaluation set (indices into category.train / .test)."""
+
+    healthy: np.ndarray  #: training images kept (category.train indices)
+    polluting: np.ndarray  #: defective test images put in the training set (category.test indices)
+    pollution_set: np.ndarray  #: the whole pollution set (category.test indices), never evaluated on
+    evaluation: np.ndarray  #: test images used for evaluation (category.test indices)
+
+    @property
+    def is_polluted(self) -> np.ndarray:
+        """Per training image (healthy first, then polluting): True for the defective ones."""
+        return np.r_[np.zeros(len(self.healthy), bool), np.ones(len(self.polluting), bool)]
+
+
+def polluted_split(category: Category, ratio: float, replicate: int, seed: int = 0,
+                   pollution_fraction: float = 0.2) -> PollutedSplit:
+    """Seed 001's polluted training set: l = round(ratio * N) healthy images replaced by l images
+    of the pollution set. The random draws depend on (seed, replicate) only, so for one replicate
+    the polluted images at a low ratio are among those at a higher one."""
+    n_train = len(category.train)
+    size = int(round(pollution_fraction * n_train))
+    pollution = pollution_set(category, size, np.random.default_rng([int(seed), int(replicate), 1]))
+    rng = np.random.default_rng([int(seed), int(replicate), 2])
+    healthy_order = rng.permutation(n_train)
+    pollution_order = rng.permutation(len(pollution))
+    replaced = int(round(float(ratio) * n_train))
+    if replaced > len(pollution):
+        raise InspectorError(f"Pollution ratio {ratio:g} needs {replaced} defective images; the pollution set holds "
+                             f"{len(pollution)} (raise the pollution set fraction).")
+    evaluation = np.setdiff1d(np.arange(len(category.test)), pollution)
+    return PollutedSplit(np.sort(healthy_order[replaced:]), pollution[np.sort(pollution_order[:replaced])],
+                         pollution, evaluation)
+
+
+def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
+                  detectors: Sequence[str | DetectorSpec] = ("mahalanobis", "knn", "padim"),
+                  ratios: Sequence[float] = DEFAULT_POLLUTION_RATIOS,
+                  refinement_ratios: Sequence[float] = DEFAULT_REFINEMENT_RATIOS,
+                  refinement_methods: Sequence[str] = METHODS, refinement_pollution: float = 0.2,
+                  refine_detector: Optional[str | DetectorSpec] = None, replicates: int = 5, splits: int = 5,
+                  pollution_fraction: float = 0.2, feature_config: FeatureConfig = FeatureConfig(),
+                  reporter: Optional[Reporter] = None, seed: int = 0, device: str = "auto",
+                  cache_dir: Optional[str | os.PathLike] = "auto", plots: bool = True) -> PollutionResult:
+    """Seed 001's pollution and refinement protocol (sections 4.1, 4.3-4.5); resumable.
+
+    `refine_detector` None refines with each final detector itself (seed 001, 4.4); a name
+    refines with that detector for every final one (App. B). The 'oracle' rows remove exactly
+    the polluted images: the best any refinement could do.
+    """
+    reporter = as_reporter(reporter)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    category = load_category(category_path)
+    specs = parse_detectors(detectors)
+    refine_spec = None if refine_detector in (None, "") else DetectorSpec.parse(refine_detector)  # type: ignore[arg-type]
+    methods = [{"cv": "cross_validation"}.get(m, m) for m in refinement_methods]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise InspectorError(f"Unknown refinement method(s) {unknown}; use {', '.join(METHODS)}.")
+    for ratio in list(ratios) + [refinement_pollution]:
+        if not 0.0 <= ratio <= pollution_fraction + 1e-9:
+            raise InspectorError(f"Pollution ratio {ratio:g} must be between 0 and the pollution set fraction "
+                                 f"({pollution_fraction:g}).")
+    for ratio in refinement_ratios:
+        n_flagged(len(category.train), ratio)
+    n_train = len(category.train)
+    pollution_size = int(round(pollution_fraction * n_train))
+    pollution_set(category, pollution_size, np.random.default_rng(0))  # fail early when too few defects
+    size = feature_config.image_size
+
+    cache = FeatureCache(out / "cache" if cache_dir == "auto" else cache_dir)
+    all_specs = specs + ([refine_spec] if refine_spec else [])
+    encoder = FeatureEncoder(category, feature_config, layers_for(all_specs), cache, device, reporter)
+    write_json_atomic(out / "pollution_config.json", json_safe({
+        "protocol": "pollution", "category": str(category.root), "detectors": [s.label for s in specs],
+        "ratios": list(ratios), "refinement_ratios": list(refinement_ratios), "methods": methods,
+        "refinement_pollution": refinement_pollution, "refine_detector": refine_spec.label if refine_spec else None,
+        "replicates": replicates, "splits": splits, "pollution_fraction": pollution_fraction, "seed": seed,
+        "features": feature_config.to_json(), "n_train": n_train, "pollution_set_size": pollution_size}))
+
+    base = {"category": category.name, "seed": seed, "pollution_fraction": pollution_fraction,
+            "features": feature_config.to_json()}
+    plan: list[dict[str, Any]] = []
+    for replicate in range(replicates):
+        for spec in specs:
+            for ratio in ratios:
+                plan.append({**base, "protocol": "pollution", "detector": spec.label, "replicate": replicate,
+                             "pollution": float(ratio)})
+            refiner = (refine_spec or spec).label
+            for method in methods:
+                for rr in refinement_ratios:
+                    plan.append({**base, "protocol": "refinement", "detector": spec.label, "refiner": refiner,
+                                 "method": method, "splits": splits if method in ("cross_validation", "stoc") else None,
+                                 "replicate": replicate, "pollution": float(refinement_pollution),
+                                 "refinement": float(rr)})
+            plan.append({**base, "protocol": "refinement", "detector": spec.label, "refiner": "oracle",
+                         "method": "oracle", "splits": None, "replicate": replicate,
+                         "pollution": float(refinement_pollution), "refinement": float(refinement_pollution)})
+    store = CellStore(out / CELLS_FILE)
+    todo = [cell for cell in plan if cell not in store]
+    done = len(plan) - len(todo)
+    reporter.report("pollution", done, len(plan), f"{done} of {len(plan)} cells already done")
+
+    spec_by_label = {s.label: s for s in all_specs}
+    loaded: dict[str, Any] = {}
+    rankings: dict[tuple, RefinementRanking] = {}
+    fits: dict[tuple, dict[str, Any]] = {}
+
+    def data() -> dict[str, Any]:
+        if not loaded:
+            loaded["train"] = encoder.encode("train", category.train)
+            loaded["test"] = encoder.encode("test", category.test)
+            loaded["masks"] = np.stack([s.load_mask((size, size)) for s in category.test])
+        return loaded
+
+    def setup(replicate: int, ratio: float) -> dict[str, Any]:
+        d = data()
+        split = polluted_split(category, ratio, replicate, seed, pollution_fraction)
+        train = FeatureMaps.concatenate([d["train"].subset(split.healthy), d["test"].subset(split.polluting)])
+        return {"train": train, "is_polluted": split.is_polluted, "test": d["test"].subset(split.evaluation),
+                "labels": category.test_labels[split.evaluation], "masks": d["masks"][split.evaluation]}
+
+    def fit_eval(spec: DetectorSpec, replicate: int, ratio: float, keep: np.ndarray, setting: dict[str, Any]):
+        memo = (spec.label, replicate, ratio, hashlib.sha1(np.asarray(keep, np.int64).tobytes()).hexdigest())
+        if memo not in fits:
+            fits[memo] = evaluate_detector(spec, setting["train"].subset(keep), setting["test"], setting["labels"],
+                                           setting["masks"], reporter)
+        return fits[memo]
+
+    settings_cache: dict[tuple, dict[str, Any]] = {}
+    for cell in todo:
+        replicate, ratio = cell["replicate"], cell["pollution"]
+        if (replicate, ratio) not in settings_cache:
+            settings_cache[(replicate, ratio)] = setup(replicate, ratio)
+        setting = settings_cache[(replicate, ratio)]
+        spec = spec_by_label[cell["detector"]]
+        n = len(setting["train"])
+        if cell["protocol"] == "pollution":
+            result = fit_eval(spec, replicate, ratio, np.arange(n), setting)
+            result = {**result, "n_polluted": int(setting["is_polluted"].sum())}
+        else:
+            method = cell["method"]
+            if method == "oracle":
+                keep = np.flatnonzero(~setting["is_polluted"])
+                flagged = setting["is_polluted"]
+            else:
+                rank_key = (cell["refiner"], method, replicate, ratio)
+                if rank_key not in rankings:
+                    refiner = spec_by_label[cell["refiner"]]
+                    params = refiner.kwargs
+                    if refiner.name == "knn" and int(params.get("k", 1)) < 2:
+                        params = {**params, **KNN_REFINE_PARAMS}
+                    rankings[rank_key] = refine(method, setting["train"], 0.0, refiner.name, params, s=splits,
+                                                seed=seed * 1000 + replicate, reporter=reporter)
+                ranking = rankings[rank_key].with_ratio(cell["refinement"])
+                keep, flagged = ranking.kept_indices(), ranking.flagged
+            precision, recall, f1 = refinement_prf(flagged, setting["is_polluted"])
+            result = {**fit_eval(spec, replicate, ratio, keep, setting), "precision": precision, "recall": recall,
+                      "f1": f1, "n_flagged": int(np.sum(flagged)), "n_polluted": int(setting["is_polluted"].sum())}
+        store.add(cell, result)
+        done += 1
+        reporter.report("pollution", done, len(plan), f"{cell['detector']} {cell.get('method', 'polluted')} "
+                                                      f"#{replicate}: AUROC {result['auroc']:.3f}")
+        if len(settings_cache) > 2:  # bound memory: keep only the latest settings
+            settings_cache.pop(next(iter(settings_cache)))
+
+    rows = [{**cell, **(store.get(cell) or {})} for cell in plan]
+    for row in rows:
+        row.pop("features", None)
+    robustness = summarise([r for r in rows if r["protocol"] == "pollution"], ["detector", "pollution"],
+                           ["auroc", "au_pro", "au_iou"])
+    refinement = summarise([r for r in rows if r["protocol"] == "refinement"],
+                           ["detector", "refiner", "method", "refinement"],
+                           ["auroc", "au_pro", "au_iou", "precision", "recall", "f1"])
+    files = [out / "pollution_cells.csv", out / "pollution_robustness.csv", out / "refinement.csv"]
+    write_csv(files[0], rows, ["protocol", "detector", "refiner", "method", "replicate", "pollution", "refinement",
+                               "auroc", "au_pro", "au_iou", "precision", "recall", "f1", "n_flagged", "n_polluted", "n_fit",
+                               "fit_seconds", "splits", "seed"])
+    write_csv(files[1], robustness, ["detector", "pollution", "auroc_mean", "auroc_std", "au_pro_mean",
+                                     "au_pro_std", "au_iou_mean", "au_iou_std", "n"])
+    write_csv(files[2], refinement, ["detector", "refiner", "method", "refinement", "auroc_mean", "auroc_std",
+                                     "au_pro_mean", "au_pro_std", "au_iou_mean", "au_iou_std", "precision_mean", "recall_mean", "f1_mean",
+                                     "precision_std", "recall_std", "f1_std", "n"])
+    if plots:
+        from inspector.evaluation.plots import plot_pollution, plot_refinement
+
+        files += plot_pollution(robustness, out, title=f"{category.name}: pollution")
+        files += plot_refinement(refinement, out, title=f"{category.name}: refinement at "
+                                                        f"{refinement_pollution:.0%} pollution")
+    return PollutionResult(out, robustness, refinement, files)
