@@ -54,7 +54,7 @@ def pollution_set(category: Category, size: int, rng: np.random.Generator) -> np
     if size >= len(defective):
         raise InspectorError(
             f"{category.root} has {len(defective)} defective test image(s): too few to draw a pollution set of "
-            f"{size} and still evaluate (seed 001 excludes such categories)."
+            f"{size} and still evaluate (Cordier et al. exclude such categories)."
         )
     types = sorted(set(defects[defective]))
     counts = np.array([np.sum(defects[defective] == t) for t in types], dtype=np.float64)
