@@ -193,18 +193,6 @@ def check_model_meta(folder: Path, meta: Any) -> tuple[dict, bool]:
     return meta, legacy
 
 
-def read_json_bounded(path: Path) -> Any:
-    size = check_regular(path, "model file", MAX_JSON_BYTES)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(size + 1)
-    except OSError as exc:
-        raise InspectorError(f"Cannot read {path}: {describe_os_error(exc)}") from exc
-    try:
-        return json.loads(data.decode("utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise InspectorError(f"Damaged model file {path}: not valid JSON ({exc}).") from exc
-
 
 # -- the detector's files -------------------------------------------------------------------
 DETECTOR_KEYS = {"format", "version", "detector", "params", "state", "arrays"}
