@@ -84,6 +84,19 @@ def policy_json(spec: str | None) -> dict | None:
     return load_policy(spec).to_json()
 
 
+def feature_config_from_args(args: argparse.Namespace, dataset: str | Path):
+    """The backbone settings of an `evaluate` run (standard, protocols, sweep): the working geometry is
+    chosen from the dataset's training images exactly as `fit` chooses it from its images."""
+    from inspector.features.extractor import FeatureConfig
+    from inspector.features.preprocess import choose_geometry, image_file_shape
+
+    geometry = None
+    if args.geometry == "auto":
+        shapes = [image_file_shape(sample.path) for sample in load_category(dataset).train]
+        geometry = choose_geometry(shapes, args.image_size)
+    return FeatureConfig(args.backbone, args.image_size, args.weights, geometry)
+
+
 def preprocessing_from_args(args: argparse.Namespace) -> dict:
     """The preprocessing record `--geometry` asks for (version 2's geometry is chosen at fit)."""
     from inspector.features.preprocess import PREPROCESSING_V1, PREPROCESSING_V2

@@ -151,10 +151,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if getattr(args, "sweep", False):
         return _run_sweep(args)
     from inspector.evaluation.standard import DetectorSpec, evaluate_category
-    from inspector.features.extractor import FeatureConfig
     from inspector.io.datasets import load_category
 
-    from inspector.cli.common import detector_and_params
+    from inspector.cli.common import detector_and_params, feature_config_from_args
     from inspector.detectors.registry import create_detector
 
     aliases = {"mahalanobis-empirical": "mahalanobis:covariance=empirical"}
@@ -162,12 +161,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for spec in specs:  # every bad value is refused before any image loads
         create_detector(spec.name, **spec.params).validate_params()
     category = load_category(args.dataset)
-    geometry = None
-    if getattr(args, "geometry", "auto") == "auto":
-        from inspector.features.preprocess import choose_geometry, image_file_shape
-
-        geometry = choose_geometry([image_file_shape(s.path) for s in category.train], args.image_size)
-    config = FeatureConfig(args.backbone, args.image_size, args.weights, geometry)
+    config = feature_config_from_args(args, args.dataset)
     policy = policy_json(args.policy)
     bar = StageProgressBar(not args.quiet)
     started = time.time()
@@ -203,9 +197,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    from inspector.evaluation.sweep import run_classic_sweep_cli
+    from inspector.cli.sweep import cmd_sweep
 
-    return run_classic_sweep_cli(args)
+    return cmd_sweep(args)
 
 
 # -- demo --------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_a_killed_worker_still_completes_every_cell_once(category, tmp_path, clu
 
 
 def test_cli_runs_lowdata_on_the_scheduler(category, tmp_path, cluster, capsys):
-    from inspector.cli.protocols import main
+    main = _evaluate
 
     out = tmp_path / "cli"
     code = main([str(category), "--protocol", "lowdata", "--detector", "knn", "--sizes", "4,24", "--replicates", "2",
@@ -94,7 +94,7 @@ def test_cli_runs_lowdata_on_the_scheduler(category, tmp_path, cluster, capsys):
     assert "normalised_area_under_auc_percent" in printed
     assert len(_stored_keys(out)) == 3
     assert main([str(category), "--protocol", "lowdata", "--out", str(tmp_path / "bad"), "--quiet",
-                 "--scheduler", "localhost:1"]) == 2
+                 "--scheduler", "localhost:1"]) == 1  # refused with one line by the evaluate verb
 
 
 def test_failing_cells_fail_closed_and_keep_the_finished_ones(category, tmp_path, cluster):
@@ -106,3 +106,10 @@ def test_failing_cells_fail_closed_and_keep_the_finished_ones(category, tmp_path
         run_low_data(category, out, detectors=["knn:k=10"], sizes=[4, 24], replicates=2, feature_config=CONFIG,
                      plots=False, executor=ExecutorSettings(scheduler=cluster.scheduler_address))
     assert len(_stored_keys(out)) == 1  # the full-set cell finished and is kept for the next run
+
+
+def _evaluate(argv: list[str]) -> int:
+    """`inspector evaluate ARGV` (the protocols run through the one evaluate verb)."""
+    from inspector.cli.main import main as inspector_main
+
+    return inspector_main(["evaluate", *argv])

@@ -244,11 +244,11 @@ def test_pollution_with_padim_reports_au_pro_and_refines_with_mahalanobis(catego
 
 # -- command line -------------------------------------------------------------------------------
 def test_cli_runs_lowdata(category, tmp_path, fake_extractor, capsys):
-    from inspector.cli.protocols import main
+    main = _evaluate
 
     out = tmp_path / "cli"
     code = main([str(category), "--protocol", "lowdata", "--detector", "mahalanobis", "--sizes", "5,10",
-                 "--replicates", "2", "--policy", "texture", "--aug-factor", "x2", "--image-size", "32",
+                 "--replicates", "2", "--policy", "texture", "--aug-factor", "2", "--image-size", "32",
                  "--out", str(out), "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -256,10 +256,11 @@ def test_cli_runs_lowdata(category, tmp_path, fake_extractor, capsys):
     assert len((out / CELLS_FILE).read_text().splitlines()) == 2 * 2 * 2
 
 
-def test_cli_refuses_a_file_as_output_folder(category, tmp_path, fake_extractor):
-    from inspector.cli.protocols import main
+def test_cli_refuses_a_file_as_output_folder(category, tmp_path, fake_extractor, capsys):
+    main = _evaluate
 
-    assert main([str(category), "--protocol", "pollution", "--out", str(tmp_path / "x.csv"), "--quiet"]) == 2
+    assert main([str(category), "--protocol", "pollution", "--out", str(tmp_path / "x.csv"), "--quiet"]) == 1
+    assert "--out is a folder" in capsys.readouterr().err  # one line from the evaluate verb, exit code 1
 
 
 def test_protocol_arguments_fit_the_evaluate_parser(category):
@@ -271,3 +272,10 @@ def test_protocol_arguments_fit_the_evaluate_parser(category):
     from inspector.cli.protocols import _detectors_of
 
     assert [s.label for s in _detectors_of(args)] == ["knn[k=5]"]
+
+
+def _evaluate(argv: list[str]) -> int:
+    """`inspector evaluate ARGV` (the protocols run through the one evaluate verb)."""
+    from inspector.cli.main import main as inspector_main
+
+    return inspector_main(["evaluate", *argv])
