@@ -21,32 +21,25 @@ def inspect_paths_job(model: Any, project: Any, class_name: str, threshold: Any,
     """Work that scores `paths` in batches of BATCH, logs every part and emits each batch's results."""
 
     def work(reporter):
-        from inspector.io.images import load_image
-        from inspector.pipeline import Prediction
-        from inspector.types import InspectorError, Reporter
+        from inspector.inspection import inspect_files
+        from inspector.types import Reporter
 
         log = project.log
-        total = len(paths)
-        for start in range(0, total, BATCH):
-            reporter.report("inspect", start, total, f"Inspecting {paths[start].name} ({start + 1}/{total})")
-            chunk = paths[start:start + BATCH]
-            loaded, unreadable = {}, {}
-            for offset, path in enumerate(chunk):
-                try:
-                    loaded[offset] = load_image(path)
-                except InspectorError as exc:  # an unreadable file is an ERROR row, never stops the batch
-                    unreadable[offset] = Prediction.failed(str(exc))
-            scored = iter(model.predict(list(loaded.values()), Reporter(None, reporter.cancel_token)) if loaded else ())
-            predictions = [unreadable[i] if i in unreadable else next(scored) for i in range(len(chunk))]
-            batch = []
-            for offset, (path, prediction) in enumerate(zip(chunk, predictions)):
-                verdict = threshold.verdict(prediction.score)
-                log_id = log.record(None, class_name, model.model_id, prediction.score, threshold.fail, verdict,
-                                    str(path), review_threshold=threshold.review, note=prediction.error or None)
-                batch.append(InspectionResult(path, float(prediction.score), small_map(prediction.anomaly_map),
-                                              labels[start + offset], log_id, model_id=model.model_id,
-                                              recorded_verdict=verdict))
-            emit(class_name, batch)
+        total, done = len(paths), 0
+        predict = lambda images: model.predict(images, Reporter(None, reporter.cancel_token))  # noqa: E731
+        reporter.report("inspect", 0, total, f"Inspecting {total} part(s)")
+        for batch in inspect_files(paths, predict, BATCH, cancel=reporter.cancel_token):
+            rows = []
+            for result in batch:  # the page's working point judges (the operator may have moved it)
+                verdict = threshold.verdict(result.score)
+                log_id = log.record(None, class_name, model.model_id, result.score, threshold.fail, verdict,
+                                    str(result.path), review_threshold=threshold.review, note=result.error)
+                score = float("nan") if result.score is None else result.score
+                rows.append(InspectionResult(result.path, score, small_map(result.anomaly_map), labels[done], log_id,
+                                             model_id=model.model_id, recorded_verdict=verdict))
+                done += 1
+            emit(class_name, rows)
+            reporter.report("inspect", done, total, f"Inspected {batch[-1].path.name} ({done}/{total})")
         reporter.report("inspect", total, total, f"{total} part(s) inspected")
         return total
 
@@ -65,7 +58,8 @@ def inspect_array_job(model: Any, project: Any, class_name: str, threshold: Any,
         prediction = model.predict([image], Reporter(None, reporter.cancel_token))[0]
         verdict = threshold.verdict(prediction.score)
         log_id = project.log.record(None, class_name, model.model_id, prediction.score, threshold.fail, verdict,
-                                    None if path is None else str(path), review_threshold=threshold.review)
+                                    None if path is None else str(path), review_threshold=threshold.review,
+                                    note=prediction.error or None)
         emit(class_name, [InspectionResult(path, float(prediction.score), small_map(prediction.anomaly_map), label,
                                            log_id, image=None if path is not None else image,
                                            model_id=model.model_id, recorded_verdict=verdict)])
