@@ -150,16 +150,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return run_protocol(args)
     if getattr(args, "sweep", False):
         return _run_sweep(args)
-    from inspector.evaluation.standard import DetectorSpec, evaluate_category
+    from inspector.detectors.params import DetectorSpec
+    from inspector.evaluation.standard import evaluate_category
     from inspector.io.datasets import load_category
 
     from inspector.cli.common import detector_and_params, feature_config_from_args
-    from inspector.detectors.registry import create_detector
 
     aliases = {"mahalanobis-empirical": "mahalanobis:covariance=empirical"}
-    specs = [DetectorSpec(*detector_and_params(aliases.get(text, text), args.param)) for text in args.detector]
+    specs = [DetectorSpec.from_mapping(*detector_and_params(aliases.get(text, text), args.param)) for text in args.detector]
     for spec in specs:  # every bad value is refused before any image loads
-        create_detector(spec.name, **spec.params).validate_params()
+        spec.create().validate_params()
     category = load_category(args.dataset)
     config = feature_config_from_args(args, args.dataset)
     policy = policy_json(args.policy)

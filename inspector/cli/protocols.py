@@ -54,7 +54,7 @@ _ALIASES = {"mahalanobis-empirical": "mahalanobis:covariance=empirical",
 
 def _detectors_of(args: argparse.Namespace):
     """--detector NAME[:key=value...] ... (space or comma separated), plus --param for every one."""
-    from inspector.evaluation.protocol_common import DetectorSpec
+    from inspector.detectors.params import DetectorSpec
 
     specs = []
     for item in args.detector:
@@ -63,9 +63,7 @@ def _detectors_of(args: argparse.Namespace):
                 continue
             spec = DetectorSpec.parse(_ALIASES.get(text, text))
             if args.param:
-                merged = {**dict(args.param), **spec.kwargs}
-                spec = DetectorSpec(spec.name, tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                                            for k, v in merged.items())))
+                spec = DetectorSpec.from_mapping(spec.name, {**dict(args.param), **spec.kwargs})
             specs.append(spec)
     return specs
 

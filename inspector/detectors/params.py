@@ -55,6 +55,43 @@ class ParamInfo:
     help: str = ""
 
 
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A detector name and its parameters (hashable, so a result store can key on it), e.g. parsed
+    from 'mahalanobis:covariance=empirical'. Used by `evaluate`, its protocols and the sweep."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def from_mapping(cls, name: str, params: Optional[dict[str, Any]] = None) -> "DetectorSpec":
+        items = [(key, tuple(value) if isinstance(value, list) else value) for key, value in (params or {}).items()]
+        return cls(name, tuple(sorted(items)))
+
+    @classmethod
+    def parse(cls, text: "str | DetectorSpec") -> "DetectorSpec":
+        """'name' or 'name:key=value:key=value' (values parsed as JSON when they can be)."""
+        if isinstance(text, DetectorSpec):
+            return text
+        return cls.from_mapping(*parse_detector_spec(text))
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        return self.name + "[" + ",".join(f"{k}={v}" for k, v in self.params) + "]"
+
+    def create(self):
+        """A fresh, unfitted detector of this spec."""
+        from inspector.detectors.registry import create_detector
+
+        return create_detector(self.name, **self.kwargs)
+
+
 def param_infos(cls: type) -> list[ParamInfo]:
     """Parameters of a detector class, read from its constructors, `positive_int_params` and `param_help`."""
     positive = set(getattr(cls, "positive_int_params", ()))

@@ -21,11 +21,10 @@ import numpy as np
 
 from inspector.augment.engine import iter_augmented_copies
 from inspector.augment.policy import AugmentationPolicy
-from inspector.detectors.params import parse_detector_spec
+from inspector.detectors.params import DetectorSpec
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.maps import FeatureMaps
 from inspector.io.datasets import Category, Sample
-from inspector.refine.sroc import make_detector
 from inspector.store.atomic import atomic_open, read_npz, write_npz_atomic
 from inspector.types import InspectorError, Reporter
 
@@ -33,36 +32,6 @@ CELLS_FILE = "cells.jsonl"
 
 
 # -- configuration helpers -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class DetectorSpec:
-    """A detector name and its parameters, e.g. parsed from 'mahalanobis:covariance=empirical'."""
-
-    name: str
-    params: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        return dict(self.params)
-
-    @property
-    def label(self) -> str:
-        if not self.params:
-            return self.name
-        return self.name + "[" + ",".join(f"{k}={v}" for k, v in self.params) + "]"
-
-    def create(self):
-        return make_detector(self.name, self.kwargs)
-
-    @classmethod
-    def parse(cls, text: "str | DetectorSpec") -> "DetectorSpec":
-        """'name' or 'name:key=value:key=value' (values parsed as JSON when they can be)."""
-        if isinstance(text, DetectorSpec):
-            return text
-        name, options = parse_detector_spec(text)
-        params = [(key, tuple(value) if isinstance(value, list) else value) for key, value in options.items()]
-        return cls(name, tuple(sorted(params)))
-
-
 def parse_detectors(detectors: Sequence[str | DetectorSpec]) -> list[DetectorSpec]:
     """The protocols' detector list, parsed; at least one is needed."""
     specs = [DetectorSpec.parse(d) for d in detectors]

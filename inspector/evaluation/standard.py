@@ -7,31 +7,24 @@ resized with nearest neighbour).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 
-from inspector.detectors.registry import create_detector
-from inspector.evaluation.metrics import (au_pro, f1_optimal_threshold, image_auroc, pixel_auroc,
-                                          working_point_rates)
+from inspector.detectors.params import DetectorSpec
+from inspector.evaluation.metrics import (
+    au_pro,
+    f1_optimal_threshold,
+    image_auroc,
+    pixel_auroc,
+    working_point_rates,
+)
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.maps import FeatureMaps
 from inspector.io.datasets import Category, iter_images
 from inspector.pipeline import FitSettings, nominal_scores
 from inspector.threshold import calibrate
 from inspector.types import InspectorError, Reporter, as_reporter
-
-
-@dataclass
-class DetectorSpec:
-    name: str
-    params: dict[str, Any]
-
-    @property
-    def label(self) -> str:
-        extra = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.name}({extra})" if extra else self.name
 
 
 def evaluate_category(category: Category, detectors: list[DetectorSpec], config: FeatureConfig,
@@ -47,7 +40,7 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
     if not category.test:
         raise InspectorError(f"{category.root} has no test images to evaluate on.")
     labels = category.test_labels
-    instances = [create_detector(spec.name, **spec.params) for spec in detectors]
+    instances = [spec.create() for spec in detectors]
     layers = sorted({layer for detector in instances for layer in detector.layers})
     extractor = get_extractor(config, device)
     started = time.perf_counter()
@@ -80,7 +73,7 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
         t2 = time.perf_counter()
         threshold, f1 = f1_optimal_threshold(labels, result.image_scores)
         settings = FitSettings(backbone=config.backbone, image_size=config.image_size, detector=spec.name,
-                               detector_params=dict(spec.params), policy=policy if aug_factor else None,
+                               detector_params=spec.kwargs, policy=policy if aug_factor else None,
                                aug_factor=aug_factor, calibration=calibration,
                                calibration_parameter=calibration_parameter, seed=seed, device=device,
                                weights_file=config.weights_file, preprocessing=config.preprocessing)

@@ -1,5 +1,4 @@
 """A refit or another project must not re-judge or show the previous model's / project's results (issue 15)."""
-import numpy as np
 
 from gui_helpers import fit_and_wait
 

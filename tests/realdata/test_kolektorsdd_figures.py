@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from inspector.evaluation.standard import DetectorSpec, evaluate_category
+from inspector.detectors.params import DetectorSpec
+from inspector.evaluation.standard import evaluate_category
 from inspector.features.extractor import FeatureConfig
 from inspector.io.datasets import load_category
 
@@ -25,7 +26,7 @@ pytestmark = [pytest.mark.realdata, pytest.mark.slow,
 def test_padim_figures_of_the_readme_reproduce():
     committed = json.loads(FIGURES.read_text())["results"][0]
     category = load_category(KOLEKTOR)
-    row = evaluate_category(category, [DetectorSpec("padim", {})], FeatureConfig("efficientnet_lite0", 224, None))[0]
+    row = evaluate_category(category, [DetectorSpec("padim")], FeatureConfig("efficientnet_lite0", 224, None))[0]
     assert row["image_auroc"] == pytest.approx(committed["image_auroc"], abs=0.01)
     assert row["image_auroc"] == pytest.approx(0.864, abs=0.01)  # the README figure itself
     one_good, one_defect = 1 / row["n_good"], 1 / row["n_defective"]

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from inspector.detectors import Detector
-from inspector.io.datasets import load_category
 from inspector.store.model_manifest import reseal_model_folder
 from inspector.pipeline import FitSettings, InspectionModel, fit_model
 from inspector.threshold import ERROR, Threshold

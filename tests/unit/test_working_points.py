@@ -89,12 +89,13 @@ def test_working_point_rates_count_non_finite_scores_as_not_passed():
 
 
 def test_evaluate_reports_the_fit_working_point(synthetic_category):
-    from inspector.evaluation.standard import DetectorSpec, evaluate_category
+    from inspector.detectors.params import DetectorSpec
+    from inspector.evaluation.standard import evaluate_category
     from inspector.features.extractor import FeatureConfig
     from inspector.io.datasets import load_category
 
     category = load_category(synthetic_category)
-    [row] = evaluate_category(category, [DetectorSpec("knn", {})], FeatureConfig("efficientnet_lite0", 64))
+    [row] = evaluate_category(category, [DetectorSpec("knn")], FeatureConfig("efficientnet_lite0", 64))
     model = fit_model([s.load() for s in category.train], FitSettings(detector="knn", image_size=64)).model
     assert row["working_point"] == pytest.approx(model.threshold.fail, rel=1e-5)
     assert row["calibration_source"] == model.info["calibration_source"]
