@@ -158,10 +158,12 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
                 elif args.format == "csv":
                     import csv
 
+                    from inspector.store.safe_output import csv_cell
+
                     writer = csv.writer(out, lineterminator="\n")
                     writer.writerow(COLUMNS)
-                    for row in reversed(rows):
-                        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+                    for row in reversed(rows):  # as the log's own export: formula cells escaped
+                        writer.writerow([csv_cell(row[c]) for c in COLUMNS])
                 else:
                     _print_table(rows, out)
     except InspectorError as exc:

@@ -163,3 +163,21 @@ def test_detector_parameter_form_keeps_small_and_negative_floats(qtbot):
         form.set_detector(available_detectors()["simplenet"], {"adaptor_lr": 1e-5, "th_neg": -0.5})
         values = form.values()
         assert values["adaptor_lr"] == 1e-5 and values["th_neg"] == -0.5
+
+
+def test_inspect_export_csv_never_writes_a_formula_cell():
+    """The Inspect page's CSV export escapes file names a spreadsheet would run as formulas."""
+    import csv
+    import io
+    from pathlib import Path
+
+    from inspector.gui.pages.inspect_jobs import results_csv
+    from inspector.gui.widgets.results_model import InspectionResult
+    from inspector.threshold import Threshold
+
+    threshold = Threshold(10.0)
+    results = [InspectionResult(Path("=cmd|' /C calc'!A0.png"), 12.0, None, "defect"),
+               InspectionResult(Path("part.png"), float("nan"), None)]
+    rows = list(csv.reader(io.StringIO(results_csv(results, threshold, lambda r: threshold.verdict(r.score)).decode("utf-8-sig"))))
+    assert rows[1][0].startswith("'=") and rows[1][5] == "FAIL"
+    assert rows[2][0] == "part.png" and rows[2][5] == "ERROR"  # a NaN score exports as ERROR, never PASS

@@ -256,3 +256,16 @@ def test_parse_time():
     assert parse_time("2024-06-01T08:00", now) == datetime(2024, 6, 1, 8, 0)
     with pytest.raises(argparse.ArgumentTypeError):
         parse_time("soon", now)
+
+
+def test_cli_csv_output_never_writes_a_formula_cell(tmp_path):
+    """`inspector log --format csv` escapes as the log's own export does (file names are untrusted)."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "project.json").write_text("{}")
+    with InspectionLog(project / "inspections.sqlite") as log:
+        log.record("2024-06-01T10:00:00Z", "c", "m", 1.0, 2.0, "PASS", '=HYPERLINK("http://x")')
+    code, out, _ = cli(str(project), "--format", "csv")
+    assert code == 0
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert row["image_path"] == "'=HYPERLINK(\"http://x\")"

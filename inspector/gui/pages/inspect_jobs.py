@@ -73,13 +73,16 @@ def results_csv(results: Sequence[InspectionResult], threshold: Any, judge: Call
     import csv
     import io
 
+    from inspector.store.safe_output import csv_cell
+
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["image", "label", "score", "fail_threshold", "review_threshold", "verdict",
                      "operator_decision", "log_id"])
     for result in results:
-        writer.writerow([str(result.path) if result.path else "", result.label or "", repr(result.score),
-                         repr(threshold.fail) if threshold else "",
-                         "" if threshold is None or threshold.review is None else repr(threshold.review),
-                         judge(result), result.decision or "", result.log_id or ""])
+        writer.writerow([csv_cell(cell) for cell in (  # file names are untrusted: never a formula
+            str(result.path) if result.path else "", result.label or "", repr(result.score),
+            repr(threshold.fail) if threshold else "",
+            "" if threshold is None or threshold.review is None else repr(threshold.review),
+            judge(result), result.decision or "", result.log_id or "")])
     return buffer.getvalue().encode("utf-8-sig")
