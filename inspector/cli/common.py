@@ -7,7 +7,7 @@ from typing import Any
 
 
 from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
-from inspector.io.datasets import Sample, is_mvtec_category, list_images, load_category
+from inspector.io.datasets import Sample, collect_image_files, is_mvtec_category, load_category
 from inspector.io.images import is_image_file
 from inspector.pipeline import FitSettings
 from inspector.detectors.params import parse_assignment, parse_detector_spec
@@ -130,7 +130,8 @@ def training_samples(path: str | Path) -> list[Sample]:
 
 
 def _images_in(path: Path) -> list[Path]:
-    images = list_images(path)
+    """A folder's images, subfolders included (an MVTec-style `test/` of defect folders walks them all)."""
+    images = collect_image_files([path])
     if not images:
         raise InspectorError(f"{path} holds no images.")
     return images

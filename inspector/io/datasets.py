@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -44,6 +44,20 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise InspectorError(f"Not a folder: {folder}")
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+
+
+def collect_image_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Image files among `paths`, folders expanded recursively (an MVTec `test/` with its defect
+    folders too), hidden files skipped, each folder's files sorted. Used by the app and the CLI."""
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p)
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        elif path.is_file() and is_image_file(path):
+            found.append(path)
+    return found
 
 
 @dataclass

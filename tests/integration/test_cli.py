@@ -5,6 +5,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,16 @@ def test_demo_runs_on_bundled_images(tmp_path, capsys):
 def test_module_entry_point_prints_version():
     result = subprocess.run([sys.executable, "-m", "inspector", "--version"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("inspector ")
+
+
+def test_inspect_walks_an_mvtec_test_folder_of_defect_subfolders(synthetic_category, tmp_path, capsys):
+    """`inspector inspect MODEL test/` judges every image in test/<defect>/, not 'holds no images'."""
+    model_dir = tmp_path / "model"
+    assert main(["fit", str(synthetic_category), "-o", str(model_dir), "--detector", "knn", "--image-size", "64", "-q"]) == 0
+    capsys.readouterr()
+    test = synthetic_category / "test"
+    expected = sorted(str(p) for p in test.rglob("*.png"))
+    assert main(["inspect", str(model_dir), str(test), "-q"]) == 0
+    out = capsys.readouterr().out
+    judged = sorted(row.split()[-1] for row in out.splitlines() if row.split() and row.split()[0] in ("PASS", "REVIEW", "FAIL"))
+    assert judged == expected and len({Path(p).parent.name for p in judged}) >= 2

@@ -11,30 +11,31 @@ from typing import Optional, Sequence
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QRadioButton, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from inspector.gui.camera import list_devices
 from inspector.gui.context import AppContext
 from inspector.gui.widgets.gallery import Gallery, GalleryEntry
 from inspector.gui.widgets.imaging import shrink, to_pixmap
-from inspector.io.images import IMAGE_SUFFIXES, is_image_file
+from inspector.io.datasets import collect_image_files
+from inspector.io.images import IMAGE_SUFFIXES
 
 HINT_STYLE = "QLabel { color: #57606a; }"
 ERROR_STYLE = "QLabel { color: #b31d28; background: #ffebe9; border: 1px solid #ff8182; border-radius: 4px; padding: 4px; }"
-
-
-def collect_image_files(paths: Sequence[Path]) -> list[Path]:
-    """Image files among `paths`, folders expanded (recursively), hidden files skipped, sorted."""
-    found: list[Path] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p)
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        elif path.is_file() and is_image_file(path):
-            found.append(path)
-    return found
 
 
 def dataset_plan(folder: Path) -> list[tuple[str, Optional[str], list[Path]]]:

@@ -220,7 +220,7 @@ class InspectPage(WorkingPointMixin, QWidget):
             self.inspect_folder(Path(folder))
 
     def inspect_folder(self, folder: Path) -> Optional[Task]:
-        from inspector.gui.pages.acquire import collect_image_files
+        from inspector.io.datasets import collect_image_files
 
         files = collect_image_files([folder])
         if not files:
