@@ -126,6 +126,10 @@ class CellStore:
     def __len__(self) -> int:
         return len(self._cells)
 
+    def results(self) -> list[dict[str, Any]]:
+        """Every stored result, in the order the cells were first recorded."""
+        return list(self._cells.values())
+
     def __contains__(self, config: dict[str, Any]) -> bool:
         return self.key(config) in self._cells
 

@@ -1,16 +1,16 @@
-"""Research sweep over the classic models' hyper-parameter grids (seed 003, Table 3).
+"""Research sweep over the classic models' hyper-parameter grids (Krickl, Table 3).
 
 Fits every (detector, params) of the grids on `train` features, scores `test` and records the
 image AUROC. It needs labels, so it is a research tool for `inspector evaluate`, never part of
-fitting a model. Like seed 003's runner it is resumable: with `results_path`, every finished row
-is appended (and fsynced) to a JSON-lines file, and a rerun skips the rows already there, so a
-crash or a cancel loses at most the configuration that was running.
+fitting a model. Like Krickl's runner it is resumable: with `results_path`, every finished row
+is appended (and fsynced) to the same resumable store the protocols use
+(`protocol_common.CellStore`), and a rerun skips the rows already there, so a crash or a cancel
+loses at most the configuration that was running.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from inspector.detectors.classic import CLASSIC_PARAM_GRIDS
+from inspector.evaluation.protocol_common import CellStore
 from inspector.detectors.registry import create_detector
 from inspector.features.maps import FeatureMaps
 from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
@@ -71,33 +72,13 @@ def sweep_configs(grids: Optional[dict[str, list[dict[str, Any]]]] = None,
     return [(name, {**base_params.get(name, {}), **params}) for name in names for params in grids[name]]
 
 
+def _config(detector: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {"detector": detector, "params": params}
+
+
 def read_results(path: str | Path) -> list[SweepRow]:
-    """Rows already recorded in a JSON-lines results file (a torn last line is ignored)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            rows.append(SweepRow.from_json(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # a line cut short by a crash: that configuration simply runs again
-    return rows
-
-
-def _append(path: Path, row: SweepRow) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torn = False
-    if path.exists() and path.stat().st_size > 0:
-        with open(path, "rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            torn = handle.read(1) != b"\n"  # a crash cut the last line: start a fresh one
-    with open(path, "a", encoding="utf-8", newline="\n") as handle:
-        handle.write(("\n" if torn else "") + json.dumps(row.to_json(), sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Rows already recorded in a sweep's resumable store (the protocols' CellStore; a torn line is dropped)."""
+    return [SweepRow.from_json(result) for result in CellStore(path).results()]
 
 
 def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -144,8 +125,8 @@ def run_sweep(train: FeatureMaps, test: FeatureMaps, labels: Iterable[int],
     if len(np.unique(labels)) < 2:
         raise InspectorError("The sweep needs both good and defective test images.")
     configs = sweep_configs(grids, detectors, base_params)
-    path = Path(results_path) if results_path is not None else None
-    done = {row.key: row for row in read_results(path)} if path is not None else {}
+    store = CellStore(results_path) if results_path is not None else None
+    done = {row.key: row for row in (SweepRow.from_json(r) for r in store.results())} if store is not None else {}
     rows: list[SweepRow] = []
     for index, (name, params) in enumerate(configs):
         reporter.report("sweep", index, len(configs), f"{name} {json.dumps(params, sort_keys=True)}")
@@ -154,8 +135,8 @@ def run_sweep(train: FeatureMaps, test: FeatureMaps, labels: Iterable[int],
             rows.append(done[key])
             continue
         row = run_config(name, params, train, test, labels)
-        if path is not None:
-            _append(path, row)
+        if store is not None:
+            store.add(_config(name, params), row.to_json())
         done[key] = row
         rows.append(row)
     reporter.report("sweep", len(configs), len(configs), "Sweep finished")
