@@ -217,7 +217,7 @@ class FeatureEncoder:
     def encode_augmented(self, samples: Sequence[Sample], policy: AugmentationPolicy, factor: int, seed: int,
                          chunk: int = 8) -> FeatureMaps:
         """Features of `factor` copies of every sample, grouped by original (copies of 0 first)."""
-        size = self.feature_config.image_size
+        size = self.feature_config.input_shape  # copies at the working geometry, as fit makes them
 
         def compute() -> FeatureMaps:
             extractor = get_extractor(self.feature_config, self.device)
@@ -235,7 +235,7 @@ class FeatureEncoder:
                 self.reporter.report("extract", done, total, f"{done}/{total} augmented copies encoded (x{factor})")
             return FeatureMaps.concatenate(parts)
 
-        key = self._key(samples, policy=policy.fingerprint(), factor=factor, seed=seed, working_size=size)
+        key = self._key(samples, policy=policy.fingerprint(), factor=factor, seed=seed, working_size=list(size))
         return self.cache.get_or_compute(f"augmented-x{factor}", key, compute)
 
 

@@ -175,8 +175,8 @@ def sweep_category(dataset: str | Path, feature_config: Any = None, detectors: O
     `base_params` (e.g. {"standardize": True}) apply to every configuration of every detector.
     """
     from inspector.detectors.base import POOLED_LAYERS
-    from inspector.evaluation.protocol_common import FeatureCache
-    from inspector.features.extractor import FeatureConfig, get_extractor
+    from inspector.evaluation.protocol_common import FeatureCache, FeatureEncoder
+    from inspector.features.extractor import FeatureConfig
     from inspector.io.datasets import load_category
 
     reporter = as_reporter(reporter)
@@ -186,16 +186,9 @@ def sweep_category(dataset: str | Path, feature_config: Any = None, detectors: O
         raise InspectorError(f"{dataset} has no test/ images: the sweep needs a labelled test set.")
     names = list(CLASSIC_PARAM_GRIDS) if not detectors else list(detectors)
     layers = tuple(sorted(set((base_params or {}).get("layers", POOLED_LAYERS))))
-    cache = FeatureCache(cache_dir)
-
-    def encode(name: str, samples: list) -> FeatureMaps:
-        key = {"files": [[str(s.path), s.path.stat().st_size, int(s.path.stat().st_mtime)] for s in samples],
-               "features": config.to_json(), "layers": list(layers)}
-        return cache.get_or_compute(f"sweep-{name}", key, lambda: get_extractor(config, device).extract(
-            (s.load() for s in samples), layers, reporter, total=len(samples), stage="extract"))
-
-    train = encode("train", category.train)
-    test = encode("test", category.test)
+    encoder = FeatureEncoder(category, config, layers, FeatureCache(cache_dir), device, reporter)
+    train = encoder.encode("sweep-train", category.train)
+    test = encoder.encode("sweep-test", category.test)
     per_detector = {name: dict(base_params or {}) for name in names}
     return run_sweep(train, test, category.test_labels, detectors=names, base_params=per_detector,
                      results_path=results_path, reporter=reporter)
