@@ -162,7 +162,7 @@ def _import_libraries() -> dict[str, str]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """`python -m inspector.selftest [--gui] [--quiet] [--detector NAME]` (also used by the lead's CLI)."""
+    """`python -m inspector.selftest [--gui] [--quiet] [--detector NAME]` (also `inspector --self-test`)."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Inspector self-test on the bundled demo images.")

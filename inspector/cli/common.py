@@ -131,6 +131,10 @@ def training_samples(path: str | Path) -> list[Sample]:
 
 def _images_in(path: Path) -> list[Path]:
     """A folder's images, subfolders included (an MVTec-style `test/` of defect folders walks them all)."""
+    if not path.exists():
+        raise InspectorError(f"Folder not found: {path}")
+    if not path.is_dir():
+        raise InspectorError(f"Not a folder: {path}")
     images = collect_image_files([path])
     if not images:
         raise InspectorError(f"{path} holds no images.")

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -212,7 +213,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
 
     category = load_category(demo_dir())
-    out = Path(args.out)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="inspector-demo-"))
     print(f"Demo: fitting {args.detector} on {len(category.train)} good rendered parts, "
           f"then inspecting {len(category.test)} test parts. Output: {out}")
     settings = FitSettings(detector=args.detector, seed=0, device=args.device)
@@ -280,12 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--calibration-parameter", type=float, default=None,
                           help="quantile (default 0.99) or k for mean + k*sigma (default 3)")
     evaluate.add_argument("--quiet", "-q", action="store_true")
-    try:
-        from inspector.cli.protocols import add_protocol_arguments
+    from inspector.cli.protocols import add_protocol_arguments
 
-        add_protocol_arguments(evaluate)
-    except ImportError:  # pragma: no cover - protocols are part of the package
-        pass
+    add_protocol_arguments(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     export = verbs.add_parser("export", help="write a model with its backbone as an ONNX graph (for `inspect`)")
@@ -295,18 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=cmd_export)
 
     demo = verbs.add_parser("demo", help="fit and inspect on the bundled demo parts")
-    demo.add_argument("--out", "-o", default="inspector-demo", help="output folder (default ./inspector-demo)")
+    demo.add_argument("--out", "-o", default=None,
+                      help="output folder (default: a new temporary folder, printed at the end)")
     demo.add_argument("--detector", default="padim")
     demo.add_argument("--device", default="auto")
     demo.add_argument("--quiet", "-q", action="store_true")
     demo.set_defaults(handler=cmd_demo)
 
-    try:
-        from inspector.cli.log import add_parser as add_log_parser
+    from inspector.cli.log import add_parser as add_log_parser
 
-        add_log_parser(verbs)
-    except ImportError:  # pragma: no cover
-        pass
+    add_log_parser(verbs)
     from inspector.cli.run import add_parser as add_run_parser
 
     add_run_parser(verbs)

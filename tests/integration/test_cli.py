@@ -98,3 +98,12 @@ def test_inspect_walks_an_mvtec_test_folder_of_defect_subfolders(synthetic_categ
     out = capsys.readouterr().out
     judged = sorted(row.split()[-1] for row in out.splitlines() if row.split() and row.split()[0] in ("PASS", "REVIEW", "FAIL"))
     assert judged == expected and len({Path(p).parent.name for p in judged}) >= 2
+
+
+def test_demo_without_out_leaves_nothing_in_the_working_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "-q"]) == 0
+    assert list(tmp_path.iterdir()) == []  # written to a temporary folder, which it names
+    printed = capsys.readouterr().out
+    model_folder = Path(printed.split("Model saved to ")[1].split(";")[0])
+    assert (model_folder / "model.json").is_file()
