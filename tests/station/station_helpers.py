@@ -44,7 +44,10 @@ class Broker:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.config = workdir / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+        # Persistence, as a line's broker runs: a persistent subscriber's session and its queued QoS 1
+        # messages survive a restart, so a subscriber that reconnects late still gets every message.
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                               f"persistence true\npersistence_location {workdir}/\n")
         self.process = None
 
     def start(self) -> None:
