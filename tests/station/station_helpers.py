@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,11 +31,15 @@ def start_subscriber(port: int, topic: str, client_id: str,
                      on_payload: Callable[[str, Any], None]) -> mqtt.Client:
     """A running paho client on the local broker, subscribed to `topic` (QoS 1), that hands every
     message to `on_payload(topic, decoded JSON)`; call `loop_stop()` on it when done."""
+    subscribed = threading.Event()
     sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     sub.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+    sub.on_subscribe = lambda c, u, mid, codes, p: subscribed.set()
     sub.on_message = lambda c, u, m: on_payload(m.topic, json.loads(m.payload))
     sub.connect("127.0.0.1", port)
     sub.loop_start()
+    if not subscribed.wait(20):  # messages sent before the SUBACK would never reach this subscriber
+        raise RuntimeError("the broker never acknowledged the subscription")
     return sub
 
 
