@@ -6,6 +6,8 @@ review decisions, models, the inspection log. Methods that change the project sa
 a change that cannot be saved is undone in memory too. Opening and repairing live in
 `inspector.store.repair`; records in `records`, names in `names`, model folders in
 `model_folders`, per-user settings in `user_config`, all re-exported here. Qt-free.
+At about 480 lines it stays one class on purpose: every change goes through the same
+change / back up / save / undo transaction (`_changing`), which splitting the CRUD would scatter.
 """
 from __future__ import annotations
 

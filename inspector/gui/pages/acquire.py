@@ -2,6 +2,8 @@
 
 The gallery shows the class's images with their role; the user marks them as training or test,
 deletes or restores them. Imports run on a worker (each file is fully decoded to check it).
+At about 480 lines it is one page whose camera, gallery and import controls share the page's
+selection state; the dataset import plan and the image lister already live in Qt-free modules.
 """
 from __future__ import annotations
 
