@@ -15,6 +15,8 @@ from inspector.io.images import is_image_file, load_image, load_mask
 from inspector.types import InspectorError
 
 GOOD = "good"
+#: Folder names that hold good parts (MVTec says `good`; line exports often say `ok` or `nominal`).
+GOOD_FOLDERS = (GOOD, "ok", "nominal")
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,22 @@ def load_category(folder: str | Path) -> Category:
         for defect_dir in sorted(p for p in test_root.iterdir() if p.is_dir()):
             defect = defect_dir.name
             for path in list_images(defect_dir):
-                if defect == GOOD:
+                if label_from_path(path) == "good":
                     test.append(Sample(path))
                     continue
                 mask = folder / "ground_truth" / defect / f"{path.stem}_mask.png"
                 test.append(Sample(path, 1, defect, mask if mask.is_file() else None))
     return Category(folder, train, test)
+
+
+def label_from_path(path: Path) -> Optional[str]:
+    """The one labelling rule for a file in a dataset-like folder: `.../good/x.png` -> "good",
+    `.../test/<defect>/x.png` -> "defect", anything else unknown (None). `load_category` agrees."""
+    if path.parent.name.lower() in GOOD_FOLDERS:
+        return "good"
+    if path.parent.parent.name.lower() == "test":
+        return "defect"
+    return None
 
 
 def load_folder(folder: str | Path) -> list[Sample]:

@@ -18,18 +18,32 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from inspector.gui.context import AppContext
-from inspector.gui.pages.inspect_jobs import BATCH, inspect_array_job, inspect_paths_job, results_csv  # noqa: F401
+from inspector.gui.pages.inspect_jobs import (  # noqa: F401
+    BATCH,
+    inspect_array_job,
+    inspect_paths_job,
+    results_csv,
+)
 from inspector.gui.pages.inspect_working_point import WorkingPointMixin
 from inspector.gui.widgets.part_view_panel import PartViewPanel
-from inspector.gui.widgets.results_model import InspectionResult, label_from_path
+from inspector.gui.widgets.results_model import InspectionResult
 from inspector.gui.widgets.results_table import ResultsTable
 from inspector.gui.widgets.verdict_panel import VERDICT_STYLES, VerdictPanel  # noqa: F401
 from inspector.gui.widgets.working_point_panel import WorkingPointPanel
 from inspector.gui.workers import LatestOnly, Task
+from inspector.io.datasets import label_from_path
 
 
 class _Relay(QObject):

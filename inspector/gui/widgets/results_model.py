@@ -39,16 +39,6 @@ class InspectionResult:
         return self.path.name if self.path is not None else "camera frame"
 
 
-def label_from_path(path: Path) -> Optional[str]:
-    """MVTec-style labels from the folder: .../good/x.png -> good, .../test/<defect>/x.png -> defect."""
-    parent = path.parent.name.lower()
-    if parent in ("good", "ok", "nominal"):
-        return "good"
-    if path.parent.parent.name.lower() == "test":
-        return "defect"
-    return None
-
-
 def small_map(anomaly_map: Optional[np.ndarray]) -> Optional[np.ndarray]:
     if anomaly_map is None:
         return None
