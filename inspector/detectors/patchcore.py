@@ -19,19 +19,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import faiss
 import numpy as np
 
 from inspector.detectors.anomaly_maps import DEFAULT_SIGMA, upsample_and_smooth
 from inspector.detectors.base import MID_LEVEL_LAYERS, Detector
-from inspector.detectors.coreset import (DEFAULT_PROJECTION_DIM, coreset_size, greedy_coreset,
-                                         random_coreset)
-from inspector.detectors.patch_features import PatchGrid, check_level_channels, level_channels, patch_features
+from inspector.detectors.coreset import (
+    DEFAULT_PROJECTION_DIM,
+    coreset_size,
+    greedy_coreset,
+    random_coreset,
+)
+from inspector.detectors.nearest_neighbours import INDEXES, FaissNearestNeighbours
+from inspector.detectors.patch_features import (
+    PatchGrid,
+    check_level_channels,
+    level_channels,
+    patch_features,
+)
 from inspector.detectors.registry import register
 from inspector.features.extractor import pick_device
 from inspector.features.maps import FeatureMaps
 from inspector.store.atomic import write_bytes_atomic
-from inspector.store.binary_formats import check_faiss
 from inspector.types import InspectorError, Reporter, ScoreResult, as_reporter
 
 INDEX_FILE = "patchcore.faiss"
@@ -40,7 +48,6 @@ INDEX_FILE = "patchcore.faiss"
 #: (0.986 vs 0.980) and makes the nearest-neighbour search 2.4x cheaper.
 DEFAULT_FEATURE_DIM = 64
 SAMPLERS = ("greedy", "random")
-INDEXES = ("flat", "ivfflat")
 #: Test images scored per faiss call (bounds the query matrix).
 _SCORE_CHUNK = 8
 
@@ -63,31 +70,6 @@ def reweighted_image_score(test_feature: np.ndarray, nearest_bank_feature: np.nd
     ratio = np.exp(score - shift) / np.exp(distances - shift).sum()
     weight = float(1.0 - ratio)
     return weight, weight * score
-
-
-def _build_index(bank: np.ndarray, index: str, nlist: Optional[int], nprobe: int, seed: int) -> faiss.Index:
-    dim = bank.shape[1]
-    if index == "flat":
-        built = faiss.IndexFlatL2(dim)
-    else:
-        if nlist is None:  # about sqrt(M) lists, with the 39 training points per list faiss wants
-            lists = max(1, min(int(round(np.sqrt(len(bank)))), len(bank) // 39))
-        else:
-            lists = max(1, min(int(nlist), len(bank)))
-        quantizer = faiss.IndexFlatL2(dim)
-        built = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_L2)
-        built.cp.seed = int(seed)
-        built.train(bank)
-        built.nprobe = min(int(nprobe), lists)
-    built.add(bank)
-    return built
-
-
-def _bank_of(index: faiss.Index) -> np.ndarray:
-    """The stored vectors, in insertion order (the faiss index is their only copy on disk)."""
-    if isinstance(index, faiss.IndexIVF):
-        index.make_direct_map()
-    return index.reconstruct_n(0, index.ntotal)
 
 
 #: Largest memory bank a fit keeps (patches): bounds greedy-selection time and search cost. MVTec
@@ -156,7 +138,7 @@ class PatchCore(Detector):
         bank = np.ascontiguousarray(patches[selected])
         del patches
         reporter.report("fit", n_keep, n_keep, f"PatchCore: indexing {n_keep} patch features")
-        self.index_ = _build_index(bank, self.index, self.nlist, int(self.nprobe), int(self.seed))
+        self.neighbours_ = FaissNearestNeighbours.build(bank, self.index, self.nlist, int(self.nprobe), int(self.seed))
         self.memory_bank_ = bank
         self.coreset_indices_ = selected.astype(np.int64)
         self.grid_ = grid
@@ -177,34 +159,20 @@ class PatchCore(Detector):
         self._check_features(features)
         check_level_channels(self.level_channels_, features, self.layers, "PatchCore")
         patches, grid = patch_features(features, self.layers, self.feature_dim)
-        k = min(int(self.score_neighbors), self.index_.ntotal - (0 if exclude is None else len(exclude)))
+        k = min(int(self.score_neighbors), self.neighbours_.size - (0 if exclude is None else len(exclude)))
         distances, neighbours = self._search(patches, k, exclude)
         distances = np.sqrt(np.maximum(distances, 0.0))  # faiss returns squared L2
         scores = distances.mean(axis=1).reshape(len(features), grid.height, grid.width)
         nearest = neighbours[:, 0].reshape(len(features), grid.patches_per_image)
         return scores, nearest, patches.reshape(len(features), grid.patches_per_image, grid.dim)
 
+    @property
+    def index_(self):
+        """The raw faiss index (for inspection and tests)."""
+        return self.neighbours_.index
+
     def _search(self, queries: np.ndarray, k: int, exclude: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
-        """k nearest memory-bank features (never one of the `exclude` ids); IVF queries whose
-        probed lists held fewer than k are searched again over every list, so no result is missing."""
-        if k < 1:
-            raise InspectorError("PatchCore: no memory-bank feature is left to compare with.")
-        selector = None
-        if exclude is not None and len(exclude):
-            selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(np.ascontiguousarray(exclude, dtype=np.int64)))
-        if selector is None:
-            distances, neighbours = self.index_.search(queries, k)
-        elif isinstance(self.index_, faiss.IndexIVF):
-            distances, neighbours = self.index_.search(queries, k, params=faiss.SearchParametersIVF(
-                sel=selector, nprobe=self.index_.nprobe))
-        else:
-            distances, neighbours = self.index_.search(queries, k, params=faiss.SearchParameters(sel=selector))
-        missing = np.any(neighbours < 0, axis=1)
-        if missing.any() and isinstance(self.index_, faiss.IndexIVF):
-            params = faiss.SearchParametersIVF(nprobe=self.index_.nlist, sel=selector)
-            distances[missing], neighbours[missing] = self.index_.search(
-                np.ascontiguousarray(queries[missing]), k, params=params)
-        return distances, neighbours
+        return self.neighbours_.search(queries, k, exclude)
 
     def score(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> ScoreResult:
         return self._score(features, reporter)
@@ -244,7 +212,7 @@ class PatchCore(Detector):
             reporter.report("score", start, n, "PatchCore: nearest-neighbour search")
             chunk = features.subset(slice(start, start + step))
             exclude = None if excluded is None else excluded[start]
-            b = min(int(self.reweight_neighbors), self.index_.ntotal - (0 if exclude is None else len(exclude)))
+            b = min(int(self.reweight_neighbors), self.neighbours_.size - (0 if exclude is None else len(exclude)))
             scores, nearest, patches = self.patch_scores(chunk, exclude)
             flat_scores = scores.reshape(len(chunk), -1)
             worst = np.argmax(flat_scores, axis=1)
@@ -267,7 +235,7 @@ class PatchCore(Detector):
         state = {
             "grid": [self.grid_.height, self.grid_.width, self.grid_.dim],
             "level_channels": list(self.level_channels_),
-            "bank_size": int(self.index_.ntotal),
+            "bank_size": int(self.neighbours_.size),
             "n_train_patches": self.n_train_patches_,
             "input_size": list(self.input_size_),
             "index_file": INDEX_FILE,
@@ -286,10 +254,9 @@ class PatchCore(Detector):
         self._bank_size = int(state["bank_size"])
 
     def _save_extra(self, folder: Path) -> None:
-        # faiss's own serialisation (the bytes faiss.write_index writes), written through Python
-        # so the write is atomic (temp file + os.replace) and non-ASCII paths work on Windows.
-        data = faiss.serialize_index(self.index_)
-        write_bytes_atomic(folder / INDEX_FILE, data.tobytes())
+        # written through Python so the write is atomic (temp file + os.replace) and non-ASCII paths
+        # work on Windows
+        write_bytes_atomic(folder / INDEX_FILE, self.neighbours_.to_bytes())
 
     def _load_extra(self, folder: Path) -> None:
         path = folder / INDEX_FILE
@@ -297,20 +264,9 @@ class PatchCore(Detector):
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise InspectorError(f"Missing file: {path}") from exc
-        check_faiss(path, data, self.grid_.dim, self._bank_size)  # every size field, before faiss allocates
-        raw = np.frombuffer(data, dtype=np.uint8)
-        try:
-            index = faiss.deserialize_index(raw)
-        except (RuntimeError, MemoryError) as exc:
-            raise InspectorError(f"Damaged faiss index {path}: {exc}") from exc
-        if index.ntotal != self._bank_size or index.d != self.grid_.dim:
-            raise InspectorError(
-                f"{path} holds {index.ntotal} vectors of dimension {index.d}; the model expects "
-                f"{self._bank_size} of dimension {self.grid_.dim}.")
-        if isinstance(index, faiss.IndexIVF):
-            index.nprobe = min(int(self.nprobe), index.nlist)
-        bank = _bank_of(index)
+        neighbours = FaissNearestNeighbours.from_bytes(path, data, self.grid_.dim, self._bank_size, int(self.nprobe))
+        bank = neighbours.vectors()
         if not np.all(np.isfinite(bank)):
             raise InspectorError(f"{path} holds NaN or infinite features; the model is damaged and is refused.")
-        self.index_ = index
+        self.neighbours_ = neighbours
         self.memory_bank_ = bank
