@@ -19,9 +19,10 @@ from inspector.evaluation.metrics import (
     pixel_auroc,
     working_point_rates,
 )
-from inspector.features.extractor import FeatureConfig, get_extractor
+from inspector.evaluation.protocol_common import FeatureCache, FeatureEncoder
+from inspector.features.extractor import FeatureConfig
 from inspector.features.maps import FeatureMaps
-from inspector.io.datasets import Category, iter_images
+from inspector.io.datasets import Category
 from inspector.pipeline import FitSettings, nominal_scores
 from inspector.threshold import calibrate
 from inspector.types import InspectorError, Reporter, as_reporter
@@ -42,24 +43,18 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
     labels = category.test_labels
     instances = [spec.create() for spec in detectors]
     layers = sorted({layer for detector in instances for layer in detector.layers})
-    extractor = get_extractor(config, device)
+    encoder = FeatureEncoder(category, config, tuple(layers), FeatureCache(None), device, reporter)  # encode once
     started = time.perf_counter()
-    train = extractor.extract(iter_images(category.train), layers, reporter, total=len(category.train))
+    train = encoder.encode("train", category.train)
     originals, augmented = train, None
     if aug_factor > 0 and policy is not None:
-        from inspector.augment.engine import iter_augmented_copies
         from inspector.augment.policy import AugmentationPolicy
 
-        def copies():
-            for _, batch in iter_augmented_copies(list(iter_images(category.train)), AugmentationPolicy.from_json(policy),
-                                                  aug_factor, seed, reporter, working_size=config.input_shape):
-                yield from batch
-
-        augmented = extractor.extract(copies(), layers, reporter, total=len(category.train) * aug_factor)
+        augmented = encoder.encode_augmented(category.train, AugmentationPolicy.from_json(policy), aug_factor, seed)
         train = FeatureMaps.concatenate([train, augmented])
     else:
         aug_factor = 0
-    test = extractor.extract(iter_images(category.test), layers, reporter, total=len(category.test))
+    test = encoder.encode("test", category.test)
     encode_seconds = time.perf_counter() - started
     size = config.input_shape  # (height, width): the maps' geometry
     masks = None
