@@ -4,6 +4,7 @@ and a brightness predictor with the real predictor signature.
 A plain module (not the conftest), so other test folders can load it too (tests/gui does).
 """
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -51,8 +52,11 @@ class Broker:
         self.config = workdir / "mosquitto.conf"
         # Persistence, as a line's broker runs: a persistent subscriber's session and its queued QoS 1
         # messages survive a restart, so a subscriber that reconnects late still gets every message.
+        # Run as root (as CI does), mosquitto drops privileges to user "mosquitto", which cannot write
+        # its database into pytest's 0700 temporary folder: the session would silently not persist.
+        stay_as = "user root\n" if os.geteuid() == 0 else ""
         self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                               f"persistence true\npersistence_location {workdir}/\n")
+                               f"persistence true\npersistence_location {workdir}/\n{stay_as}")
         self.process = None
 
     def start(self) -> None:
@@ -72,6 +76,8 @@ class Broker:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+            if not (self.config.parent / "mosquitto.db").exists():
+                raise RuntimeError("mosquitto did not save its persistence database on stop")
 
 
 def brightness_predictor(fail_at: float = 128.0):
