@@ -5,9 +5,10 @@ images the detector did not learn from (cross-validated or left-out good parts):
 mean + k * sigma. (A chi-square quantile for Mahalanobis scores was removed: with the 10-50
 images a user has, fitted means and covariances make unseen good parts score far above the
 population chi-square law; it rejected about 12 % of ideal Gaussian good parts where it
-claimed at most 3 %.) The F1-optimal threshold is kept
-for when labelled defects exist. A second, lower threshold defines a REVIEW band (scores in
-[review, fail) go to a person), as industrial vision tools offer.
+claimed at most 3 %.) A second, lower threshold defines a REVIEW band (scores in [review, fail)
+go to a person), as industrial vision tools offer. Defect scores are not part of a working point:
+no fit has them; the Inspect page's histogram takes them from the labelled parts it inspected, and
+the evaluation's F1-optimal threshold is a metric (`f1_threshold` column), not a stored field.
 """
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from inspector.types import InspectorError
 PASS, REVIEW, FAIL = "PASS", "REVIEW", "FAIL"
 #: The verdict when no trustworthy score exists (non-finite score, scoring error): never PASS.
 ERROR = "ERROR"
-METHODS = ("quantile", "sigma", "f1", "manual")
+#: How a working point was set: calibrated from good scores, or by the user.
+METHODS = ("quantile", "sigma", "manual")
+#: Keys that models saved before 0.2 may carry and loading ignores (no fit ever filled them).
+LEGACY_KEYS = frozenset({"defect_scores", "f1_threshold"})
 
 
 def calibrate(nominal_scores: np.ndarray, method: str = "quantile", parameter: float = 0.99) -> float:
@@ -58,12 +62,9 @@ class Threshold:
     method: str = "quantile"
     parameter: float = 0.99
     nominal_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    defect_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    f1_threshold: Optional[float] = None  # F1-optimal, when labelled defects were available
 
     def __post_init__(self) -> None:
         self.nominal_scores = np.asarray(self.nominal_scores, dtype=np.float64).ravel()
-        self.defect_scores = np.asarray(self.defect_scores, dtype=np.float64).ravel()
         self.validate()
 
     def validate(self) -> None:
@@ -93,7 +94,7 @@ class Threshold:
 
     def with_values(self, fail: float, review: Optional[float] = None) -> "Threshold":
         """A copy with user-set thresholds (scores are kept: re-judging needs no re-scoring)."""
-        return Threshold(fail, review, "manual", self.parameter, self.nominal_scores, self.defect_scores, self.f1_threshold)
+        return Threshold(fail, review, "manual", self.parameter, self.nominal_scores)
 
     @property
     def expected_false_reject_rate(self) -> float:
@@ -105,16 +106,15 @@ class Threshold:
     def to_json(self) -> dict:
         return {
             "fail": self.fail, "review": self.review, "method": self.method, "parameter": self.parameter,
-            "nominal_scores": self.nominal_scores.tolist(), "defect_scores": self.defect_scores.tolist(),
-            "f1_threshold": self.f1_threshold,
+            "nominal_scores": self.nominal_scores.tolist(),
         }
 
     @classmethod
     def from_json(cls, data: dict) -> "Threshold":
+        """The stored working point; LEGACY_KEYS of older models are ignored."""
         try:
             return cls(float(data["fail"]), None if data.get("review") is None else float(data["review"]),
                        str(data.get("method", "manual")), float(data.get("parameter", 0.0)),
-                       np.asarray(data.get("nominal_scores", []), dtype=np.float64),
-                       np.asarray(data.get("defect_scores", []), dtype=np.float64), data.get("f1_threshold"))
+                       np.asarray(data.get("nominal_scores", []), dtype=np.float64))
         except (KeyError, TypeError, ValueError) as exc:
             raise InspectorError(f"Invalid threshold data: {exc}") from exc

@@ -94,8 +94,7 @@ def _exact_keys(where: Path, what: str, data: Any, required: set[str], optional:
 SETTINGS_KEYS = frozenset({"backbone", "image_size", "detector", "detector_params", "policy", "aug_factor",
                            "refine_ratio", "refine_detector", "calibration", "calibration_parameter", "seed",
                            "device", "weights_file", "preprocessing"})
-THRESHOLD_KEYS = frozenset({"fail", "review", "method", "parameter", "nominal_scores", "defect_scores",
-                            "f1_threshold"})
+THRESHOLD_KEYS = frozenset({"fail", "review", "method", "parameter", "nominal_scores"})
 
 
 def check_settings(where: Path, settings: Any, legacy: bool) -> None:
@@ -125,25 +124,25 @@ def check_settings(where: Path, settings: Any, legacy: bool) -> None:
 
 
 def check_threshold(where: Path, threshold: Any) -> None:
-    """The stored working point: the key set Threshold writes, finite numbers, review <= fail."""
-    from inspector.threshold import Threshold
+    """The stored working point: the key set Threshold writes, finite numbers, review <= fail.
 
-    known = frozenset(Threshold(1.0).to_json())
+    Threshold.LEGACY_KEYS (`defect_scores`, `f1_threshold`: written by earlier versions, never
+    filled by a fit) are accepted and ignored, so that models saved before still load.
+    """
+    from inspector.threshold import LEGACY_KEYS, Threshold
+
+    known = frozenset(Threshold(1.0).to_json()) | LEGACY_KEYS
     t = _exact_keys(where, "threshold", threshold, set(THRESHOLD_KEYS), known - THRESHOLD_KEYS)
     _expect(where, "threshold.fail", t["fail"], _is_finite(t["fail"]), "a finite number")
-    for key in ("review", "f1_threshold"):
-        if key in t:
-            _expect(where, f"threshold.{key}", t[key], t[key] is None or _is_finite(t[key]), "a finite number or null")
-    if t.get("review") is not None and t["review"] > t["fail"]:
+    _expect(where, "threshold.review", t["review"], t["review"] is None or _is_finite(t["review"]),
+            "a finite number or null")
+    if t["review"] is not None and t["review"] > t["fail"]:
         raise InspectorError(f"{where}: the REVIEW threshold {t['review']} is above the FAIL threshold {t['fail']}.")
-    for key in ("nominal_scores", "defect_scores"):
-        if key in t:
-            _expect(where, f"threshold.{key}", "[...]", isinstance(t[key], list) and all(_is_number(v) for v in t[key]),
-                    "a list of numbers")
-    if "method" in t:
-        _expect(where, "threshold.method", t["method"], isinstance(t["method"], str), "a string")
-    if "parameter" in t:
-        _expect(where, "threshold.parameter", t["parameter"], _is_finite(t["parameter"]), "a finite number")
+    scores = t["nominal_scores"]
+    _expect(where, "threshold.nominal_scores", "[...]", isinstance(scores, list) and all(_is_number(v) for v in scores),
+            "a list of numbers")
+    _expect(where, "threshold.method", t["method"], isinstance(t["method"], str), "a string")
+    _expect(where, "threshold.parameter", t["parameter"], _is_finite(t["parameter"]), "a finite number")
 
 
 def check_backbone(where: Path, settings: dict, info: dict) -> None:

@@ -27,7 +27,7 @@ def test_refit_keeps_old_verdicts_and_histogram_scale(project_window, qtbot, tmp
         assert page.model.item(row, 4).text() == page.results[index].recorded_verdict
     good, defect = page._histogram_scores()
     threshold = page.threshold
-    expected = len(threshold.nominal_scores) + len(threshold.defect_scores)
+    expected = len(threshold.nominal_scores)
     assert len(good) + len(defect) == expected  # none of the old model's scores joined
     page.show_index(0)
     assert not page.histogram.score_line.isVisible()

@@ -263,6 +263,26 @@ def test_a_legacy_model_loads_with_a_warning_and_re_saving_adds_the_manifest(mod
     assert not legacy and meta["version"] == MANIFEST_VERSION and "detector/detector.npz" in meta["files"]
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["manifest", "0.1.0"])
+def test_old_threshold_keys_load_and_are_ignored_and_a_new_save_drops_them(model, legacy):
+    """Models saved before carry `defect_scores` / `f1_threshold` (never filled by a fit, issue 14)."""
+    assert not {"defect_scores", "f1_threshold"} & set(json.loads((model / "model.json").read_text())["threshold"])
+
+    def old(meta):
+        meta["threshold"].update(defect_scores=[], f1_threshold=None)
+        if legacy:
+            meta.pop("files"), meta.pop("checksum"), meta.update(version=1), meta["settings"].pop("preprocessing")
+
+    edit_json(model / "model.json", old)
+    if not legacy:
+        reseal_model_folder(model)
+    loaded = InspectionModel.load(model)
+    assert loaded.threshold.fail == 1.0 and loaded.threshold.review == 0.5
+    loaded.save(model)
+    assert not {"defect_scores", "f1_threshold"} & set(json.loads((model / "model.json").read_text())["threshold"])
+    InspectionModel.load(model)
+
+
 def test_a_newer_format_is_refused(model):
     edit_json(model / "model.json", lambda m: m.update(version=MANIFEST_VERSION + 1))
     with pytest.raises(InspectorError, match="newer Inspector"):

@@ -62,7 +62,7 @@ def test_bad_parameters_are_refused():
 
 
 def test_verdicts_with_review_band_and_rejudging_without_rescoring():
-    threshold = Threshold(10.0, review=7.0, nominal_scores=[1, 2, 3, 8], defect_scores=[12])
+    threshold = Threshold(10.0, review=7.0, nominal_scores=[1, 2, 3, 8])
     assert [threshold.verdict(s) for s in (5, 7, 9.99, 10, 50)] == [PASS, REVIEW, REVIEW, FAIL, FAIL]
     assert threshold.expected_false_reject_rate == 0.0
     moved = threshold.with_values(7.5)
@@ -70,4 +70,13 @@ def test_verdicts_with_review_band_and_rejudging_without_rescoring():
     np.testing.assert_array_equal(moved.nominal_scores, threshold.nominal_scores)
     assert moved.expected_false_reject_rate == 0.25
     again = Threshold.from_json(threshold.to_json())
-    assert again.fail == 10.0 and again.review == 7.0 and list(again.defect_scores) == [12]
+    assert again.fail == 10.0 and again.review == 7.0 and list(again.nominal_scores) == [1, 2, 3, 8]
+
+
+def test_legacy_threshold_keys_are_read_and_ignored_and_never_written():
+    """defect_scores / f1_threshold were stored fields no fit filled (issue 14): gone, old data still reads."""
+    written = Threshold(10.0, review=7.0, nominal_scores=[1, 2]).to_json()
+    assert "defect_scores" not in written and "f1_threshold" not in written
+    old = dict(written, defect_scores=[12.0], f1_threshold=11.0)
+    again = Threshold.from_json(old)
+    assert again.fail == 10.0 and not hasattr(again, "defect_scores") and not hasattr(again, "f1_threshold")

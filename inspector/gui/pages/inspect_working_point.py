@@ -38,14 +38,11 @@ class WorkingPointMixin:
         self._update_threshold_note()
 
     def _histogram_scores(self) -> tuple[np.ndarray, np.ndarray]:
-        """Good: calibration scores + labelled good results; defect: known defect scores + labelled defects."""
-        threshold = self.threshold
-        good = [np.asarray(threshold.nominal_scores, dtype=np.float64)]
-        defect = [np.asarray(threshold.defect_scores, dtype=np.float64)]
+        """Good: calibration scores + labelled good results; defect: the labelled defects inspected here."""
         current = [r for r in self.results if self.is_current(r)]  # another model's scores are another scale
-        good.append(np.array([r.score for r in current if r.label == "good"], dtype=np.float64))
-        defect.append(np.array([r.score for r in current if r.label == "defect"], dtype=np.float64))
-        return np.concatenate(good), np.concatenate(defect)
+        good = np.array([r.score for r in current if r.label == "good"], dtype=np.float64)
+        defect = np.array([r.score for r in current if r.label == "defect"], dtype=np.float64)
+        return np.concatenate([np.asarray(self.threshold.nominal_scores, dtype=np.float64), good]), defect
 
     def _update_levels(self) -> None:
         from inspector.visualize import threshold_levels
