@@ -40,8 +40,6 @@ class Detector(ABC):
     display_name: ClassVar[str] = ""
     #: True when `score` returns per-pixel anomaly maps.
     localizes: ClassVar[bool] = False
-    #: Mahalanobis-type scores have a chi-square reference distribution (used by thresholds).
-    chi_square_dof: ClassVar[Optional[int]] = None
 
     def __init__(self, layers: tuple[int, ...] = POOLED_LAYERS) -> None:
         self.layers = tuple(layers)

@@ -76,6 +76,8 @@ def evaluate_category(category: Category, detectors: list[DetectorSpec], config:
         nominal, source = nominal_scores(settings, detector, originals, augmented, reporter)
         working_point = calibrate(nominal, calibration, calibration_parameter)
         point = working_point_rates(labels, result.image_scores, working_point)
+        # f1_threshold: the score cut that maximises F1 on the labelled test set, a metric of the
+        # detector; the stored working point (`working_point`) is calibrated from good parts only.
         row: dict[str, Any] = {
             "detector": spec.label, "image_auroc": image_auroc(labels, result.image_scores),
             "f1_max": f1, "f1_threshold": threshold, "pixel_auroc": None, "au_pro": None,

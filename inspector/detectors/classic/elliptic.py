@@ -40,7 +40,6 @@ class EllipticEnvelopeDetector(_ClassicDetector):
         self.pca_mean_ = np.asarray(self.pca_.mean_, dtype=np.float64)
         self.location_ = np.asarray(self.model_.location_, dtype=np.float64)
         self.precision_ = np.asarray(self.model_.precision_, dtype=np.float64)
-        self.chi_square_dof = components  # squared Mahalanobis distance in `components` dimensions
 
     def _score_array(self, x: np.ndarray) -> np.ndarray:
         z = (x - self.pca_mean_) @ self.components_.T - self.location_
@@ -60,4 +59,3 @@ class EllipticEnvelopeDetector(_ClassicDetector):
         if (k != int(state["n_components"]) or d != len(self.mean_) or self.pca_mean_.shape != (d,)
                 or self.location_.shape != (k,) or self.precision_.shape != (k, k)):
             raise ValueError("PCA / covariance arrays are inconsistent")
-        self.chi_square_dof = k
