@@ -156,14 +156,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
                     json.dump(rows, out, indent=2)
                     out.write("\n")
                 elif args.format == "csv":
-                    import csv
+                    from inspector.store.safe_output import CsvWriter
 
-                    from inspector.store.safe_output import csv_cell
-
-                    writer = csv.writer(out, lineterminator="\n")
+                    writer = CsvWriter(out)  # as the log's own export: formula cells escaped
                     writer.writerow(COLUMNS)
-                    for row in reversed(rows):  # as the log's own export: formula cells escaped
-                        writer.writerow([csv_cell(row[c]) for c in COLUMNS])
+                    writer.writerows([row[c] for c in COLUMNS] for row in reversed(rows))
                 else:
                     _print_table(rows, out)
     except InspectorError as exc:

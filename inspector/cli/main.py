@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 import tempfile
@@ -35,16 +33,12 @@ def _write_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 def _write_results(path: Path, rows: list[dict], settings: dict) -> None:
     """JSON (rows + settings) or CSV (settings repeated on every row) chosen by suffix, written atomically."""
     from inspector.store.atomic import atomic_open
+    from inspector.store.safe_output import write_csv_atomic
 
     if path.suffix.lower() == ".csv":
         flat = [{**{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()},
                  "settings": json.dumps(settings, default=json_default)} for row in rows]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(flat[0]))
-        writer.writeheader()
-        writer.writerows(flat)
-        with atomic_open(path, "w") as handle:
-            handle.write(buffer.getvalue())
+        write_csv_atomic(path, list(flat[0]) if flat else ["settings"], flat)
     else:
         with atomic_open(path, "w") as handle:
             json.dump({"settings": settings, "results": rows}, handle, indent=2, default=json_default)

@@ -6,14 +6,14 @@ the verb's glue: arguments in, a progress bar, the table and the result files ou
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
 from inspector.cli.common import feature_config_from_args
 from inspector.cli.progress import StageProgressBar
 from inspector.evaluation.sweep import CLASSIC_PARAM_GRIDS, best_rows, format_table, sweep_category
-from inspector.store.atomic import atomic_open, write_json_atomic
+from inspector.store.atomic import write_json_atomic
+from inspector.store.safe_output import write_csv_atomic
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -41,13 +41,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if out.suffix == ".json":
             write_json_atomic(out, [row.to_json() for row in rows])
         else:
-            with atomic_open(out, "w") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["detector", "params", "image_auroc", "fit_seconds", "score_seconds", "fitted", "error"])
-                for row in rows:
-                    writer.writerow([row.detector, json.dumps(row.params, sort_keys=True), row.to_json()["image_auroc"],
-                                     f"{row.fit_seconds:.4f}", f"{row.score_seconds:.4f}",
-                                     json.dumps(row.extra, sort_keys=True), row.error or ""])
+            write_csv_atomic(out, ["detector", "params", "image_auroc", "fit_seconds", "score_seconds", "fitted", "error"],
+                             [[row.detector, json.dumps(row.params, sort_keys=True), row.to_json()["image_auroc"],
+                               f"{row.fit_seconds:.4f}", f"{row.score_seconds:.4f}",
+                               json.dumps(row.extra, sort_keys=True), row.error or ""] for row in rows])
     if results_path is not None:
         print(f"Rows recorded in {results_path} (rerun the same command to resume).")
     return 0

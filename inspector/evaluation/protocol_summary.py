@@ -4,27 +4,22 @@ Its own module because both protocols summarise the same way and neither owns th
 """
 from __future__ import annotations
 
-import csv
-import math
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from inspector.store.atomic import atomic_open
+from inspector.store.safe_output import write_csv_atomic
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: Optional[list[str]] = None) -> None:
+    """The rows as CSV (every key, in order of appearance, unless `columns` are given), numbers to
+    6 significant digits; cells are escaped as every CSV output is (`safe_output`)."""
     if columns is None:
         columns = []
         for row in rows:
             columns += [k for k in row if k not in columns]
-    with atomic_open(path, "w") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else
-                                 (f"{v:.6g}" if isinstance(v, float) else v)) for k, v in row.items()})
+    write_csv_atomic(path, columns, rows, float_format=".6g")
 
 
 def mean_std(values: Iterable[Any]) -> tuple[float, float, int]:

@@ -8,8 +8,6 @@ Times are stored as ISO 8601 in UTC with a fixed format, so they sort and compar
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import sqlite3
 import threading
@@ -17,9 +15,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence, Union
 
-from inspector.store.atomic import atomic_open
 from inspector.store.log_schema import MIGRATIONS, SCHEMA_VERSION, split_sql
-from inspector.store.safe_output import csv_cell
+from inspector.store.safe_output import write_csv_atomic
 from inspector.types import InspectorError
 
 #: ERROR (since log version 2): the part could not be judged (unreadable image, broken model,
@@ -403,17 +400,7 @@ class InspectionLog:
         """
         filters = dict(class_name=class_name, since=since, until=until, verdict=verdict, **filters)
         rows = self._rows(filters, limit, 0, newest_first=False)
-        count = 0
-        with atomic_open(path, "wb") as handle:
-            text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
-            writer = csv.writer(text)
-            writer.writerow(COLUMNS)
-            for row in rows:
-                writer.writerow([csv_cell(value) for value in row])
-                count += 1
-            text.flush()
-            text.detach()
-        return count
+        return write_csv_atomic(path, COLUMNS, rows, bom=True)
 
     # -- lifetime -----------------------------------------------------------------------------
     def close(self) -> None:

@@ -2,7 +2,9 @@
 
 File names come from whoever dropped the parts into a folder, so they are untrusted text:
 - a CSV cell that starts with `=`, `+`, `-`, `@` (or a tab / carriage return) is a formula to
-  a spreadsheet (`=HYPERLINK(...)`): it is prefixed with an apostrophe (`csv_cell`);
+  a spreadsheet (`=HYPERLINK(...)`): it is prefixed with an apostrophe (`csv_cell`). Every CSV
+  the app writes (inspect results, log exports, protocol and sweep tables) goes through
+  `CsvWriter` / `write_csv_atomic`, the one home of that rule and of the dialect;
 - control characters (ANSI escape sequences, carriage returns, bidirectional overrides) in
   terminal output could rewrite the screen: they are shown escaped (`terminal_text`);
 - two inputs may share a stem (`part.png`, `part.jpg`, or two folders' `001.png`): heatmap
@@ -13,14 +15,15 @@ File names come from whoever dropped the parts into a folder, so they are untrus
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
 import sys
 from pathlib import Path
-from typing import IO, Any, Iterable, Optional, Sequence
+from typing import IO, Any, Iterable, Mapping, Optional, Sequence
 
-from inspector.store.atomic import describe_os_error
+from inspector.store.atomic import atomic_open, describe_os_error
 from inspector.store.names import safe_folder_name
 from inspector.types import InspectorError, Progress, Reporter
 
@@ -29,15 +32,64 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _TERMINAL_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def csv_cell(value: Any) -> Any:
-    """A value for a CSV cell that a spreadsheet shows as text, never runs as a formula."""
+def csv_cell(value: Any, float_format: Optional[str] = None) -> Any:
+    """A value for a CSV cell that a spreadsheet shows as text, never runs as a formula.
+
+    Floats are written exactly (`repr`) or with `float_format` (e.g. ".6g"), NaN as empty; a
+    number is never escaped, so numbers must be passed as numbers, not pre-formatted text.
+    """
     if value is None:
         return ""
     if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
+        if math.isnan(value):
+            return ""
+        return repr(value) if float_format is None else format(value, float_format)
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+class CsvDialect(csv.excel):
+    """The one CSV dialect of every output: comma, minimal quoting, "\n" line ends.
+
+    "\n" rather than the excel "\r\n": text streams (stdout, files opened in text mode)
+    translate it where the platform wants, so no output ever gets "\r\r\n".
+    """
+
+    lineterminator = "\n"
+
+
+class CsvWriter:
+    """`csv.writer` in CsvDialect whose every cell goes through `csv_cell`."""
+
+    def __init__(self, handle: IO[str], float_format: Optional[str] = None) -> None:
+        self._writer = csv.writer(handle, dialect=CsvDialect)
+        self.float_format = float_format
+
+    def writerow(self, cells: Iterable[Any]) -> None:
+        self._writer.writerow([csv_cell(c, self.float_format) for c in cells])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def write_csv_atomic(path: str | os.PathLike, columns: Sequence[str], rows: Iterable[Any],
+                     float_format: Optional[str] = None, bom: bool = False) -> int:
+    """A header and rows (sequences, or mappings read by `columns`, missing keys empty) written
+    atomically; `bom` starts the file with a UTF-8 byte-order mark, so that spreadsheet programs
+    show accents right. Returns the number of rows."""
+    count = 0
+    with atomic_open(path, "wb") as handle:
+        text = io.TextIOWrapper(handle, encoding="utf-8-sig" if bom else "utf-8", newline="")
+        writer = CsvWriter(text, float_format)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([row.get(c) for c in columns] if isinstance(row, Mapping) else row)
+            count += 1
+        text.flush()
+        text.detach()
+    return count
 
 
 def terminal_text(text: Any, keep_newlines: bool = False) -> str:
@@ -103,7 +155,7 @@ class ResultStream:
         self.out = out if out is not None else sys.stdout
         self.counts = {v: 0 for v in ("PASS", "REVIEW", "FAIL", "ERROR")}
         self._csv_handle: Optional[IO[str]] = None
-        self._csv: Optional[Any] = None
+        self._csv: Optional[CsvWriter] = None
         self.csv_path = None if csv_path is None else Path(csv_path)
         if self.csv_path is not None:
             try:
@@ -111,7 +163,7 @@ class ResultStream:
                 self._csv_handle = open(self.csv_path, "w", encoding="utf-8", newline="")
             except OSError as exc:
                 raise InspectorError(f"Could not write {self.csv_path}: {describe_os_error(exc)}") from exc
-            self._csv = csv.writer(self._csv_handle)
+            self._csv = CsvWriter(self._csv_handle)
             self._write_csv(self.COLUMNS)
         self.out.write(f"{'verdict':<7}  {'score':<10}  image\n{'-' * 7}  {'-' * 10}  {'-' * max(5, image_width)}\n")
         self.out.flush()
@@ -119,7 +171,7 @@ class ResultStream:
     def _write_csv(self, cells: Sequence[Any]) -> None:
         assert self._csv is not None and self._csv_handle is not None
         try:
-            self._csv.writerow([csv_cell(c) for c in cells])
+            self._csv.writerow(cells)
             self._csv_handle.flush()
         except OSError as exc:
             raise InspectorError(f"Could not write {self.csv_path}: {describe_os_error(exc)}") from exc

@@ -118,3 +118,48 @@ def test_inspect_streams_rows_and_progress_never_restarts(patchcore_model, tmp_p
     assert rows_seen_at_each_chunk == [0, 16, 32]  # what was done is in the CSV while the batch runs
     assert {stage for stage, _, _ in events} == {"inspect"}
     assert [done for _, done, _ in events] == [16, 32, 35] and {total for _, _, total in events} == {35}
+
+
+# -- one CSV home (issue 14: six writers became one) ------------------------------------------
+EVIL = '=HYPERLINK("x")'
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_bytes().decode("utf-8-sig"))))
+
+
+def test_every_csv_output_escapes_a_formula_file_name_and_keeps_numbers(tmp_path):
+    from inspector.cli.main import _write_results
+    from inspector.evaluation.protocol_summary import write_csv
+    from inspector.store.log import InspectionLog
+
+    write_csv(tmp_path / "summary.csv", [{"detector": EVIL, "auroc": -0.123456789, "n": 3}])
+    summary = _csv_rows(tmp_path / "summary.csv")[0]
+    assert summary == {"detector": "'" + EVIL, "auroc": "-0.123457", "n": "3"}  # a number is never escaped
+
+    _write_results(tmp_path / "evaluate.csv", [{"detector": EVIL, "image_auroc": 0.5}], {"dataset": "@x"})
+    row = _csv_rows(tmp_path / "evaluate.csv")[0]
+    assert row["detector"] == "'" + EVIL and row["image_auroc"] == "0.5" and row["settings"] == '{"dataset": "@x"}'
+
+    with InspectionLog(tmp_path / "log.sqlite") as log:
+        log.record("2024-06-01T10:00:00Z", "c", "m", -1.5, 2.0, "PASS", EVIL)
+        assert log.export_csv(tmp_path / "log.csv") == 1
+    exported = _csv_rows(tmp_path / "log.csv")[0]
+    assert exported["image_path"] == "'" + EVIL and exported["score"] == "-1.5"
+
+
+def test_one_dialect_and_one_writer_for_every_csv(tmp_path):
+    """Every CSV of the app is written by safe_output (CsvWriter / write_csv_atomic): "\\n" line ends."""
+    import re
+
+    from inspector.store.safe_output import CsvWriter, write_csv_atomic
+
+    assert write_csv_atomic(tmp_path / "t.csv", ["a", "b"], [[EVIL, -2.0], {"a": "ok"}], bom=True) == 2
+    assert (tmp_path / "t.csv").read_bytes() == b'\xef\xbb\xbfa,b\n"\'=HYPERLINK(""x"")",-2.0\nok,\n'
+    out = io.StringIO()
+    CsvWriter(out, ".3g").writerow(["-x", 0.123456, float("nan"), None])
+    assert out.getvalue() == "'-x,0.123,,\n"
+    package = Path(__file__).resolve().parents[2] / "inspector"
+    writers = [str(p.relative_to(package)) for p in package.rglob("*.py")
+               if re.search(r"csv\.(writer|DictWriter)\(", p.read_text(encoding="utf-8"))]
+    assert writers == ["store/safe_output.py"]

@@ -70,19 +70,16 @@ def inspect_array_job(model: Any, project: Any, class_name: str, threshold: Any,
 
 def results_csv(results: Sequence[InspectionResult], threshold: Any, judge: Callable[[InspectionResult], str]) -> bytes:
     """The results as CSV bytes (UTF-8 with BOM, so spreadsheets read the names right)."""
-    import csv
     import io
 
-    from inspector.store.safe_output import csv_cell
+    from inspector.store.safe_output import CsvWriter
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = CsvWriter(buffer)  # file names are untrusted: never a formula
     writer.writerow(["image", "label", "score", "fail_threshold", "review_threshold", "verdict",
                      "operator_decision", "log_id"])
     for result in results:
-        writer.writerow([csv_cell(cell) for cell in (  # file names are untrusted: never a formula
-            str(result.path) if result.path else "", result.label or "", repr(result.score),
-            repr(threshold.fail) if threshold else "",
-            "" if threshold is None or threshold.review is None else repr(threshold.review),
-            judge(result), result.decision or "", result.log_id or "")])
+        writer.writerow((str(result.path) if result.path else "", result.label or "", result.score,
+                         threshold.fail if threshold else None, None if threshold is None else threshold.review,
+                         judge(result), result.decision or "", result.log_id or ""))
     return buffer.getvalue().encode("utf-8-sig")
