@@ -11,7 +11,6 @@ torch weights) add files through `_save_extra` / `_load_extra`.
 """
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -47,14 +46,10 @@ class Detector(ABC):
     # -- scikit-learn style parameters -------------------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
-        names: list[str] = []
-        for klass in cls.__mro__:
-            if klass is object or "__init__" not in vars(klass):
-                continue
-            for p in inspect.signature(klass.__init__).parameters.values():
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in names:
-                    names.append(p.name)
-        return names
+        """The constructors' parameter names, read once, by `param_infos`."""
+        from inspector.detectors.params import param_infos
+
+        return [info.name for info in param_infos(cls)]
 
     def get_params(self) -> dict[str, Any]:
         """JSON-able constructor arguments (tuples become lists)."""

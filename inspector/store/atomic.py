@@ -71,23 +71,19 @@ def describe_os_error(exc: BaseException) -> str:
     return str(exc)
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable. Windows cannot open folders for fsync (NTFS journals renames)."""
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_file(path: Path) -> None:
+    """Flush a file (or, elsewhere than on Windows, a folder) to disk; Windows needs write access."""
     fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable. Windows cannot open folders for fsync (NTFS journals renames)."""
+    if os.name != "nt":
+        _fsync_file(folder)
 
 
 def _replace(source: Path, target: Path) -> None:
