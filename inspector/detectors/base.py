@@ -24,10 +24,10 @@ from inspector.types import InspectorError, NotFittedError, Reporter, ScoreResul
 DETECTOR_FORMAT = "inspector-detector"
 DETECTOR_FORMAT_VERSION = 1
 
-# Backbone stages used by default. Seed 000 takes EfficientNet blocks 4, 6 and 7 (1-based);
+# Backbone stages used by default. Gutierrez et al. 2021 take EfficientNet blocks 4, 6 and 7 (1-based);
 # in timm's EfficientNet-Lite `model.blocks` (0-based) those are stages 3, 5 and 6
 # (strides 16, 32, 32). PatchCore and SimpleNet use the two mid-level stages at strides 8
-# and 16 (seed 002, section 3.1): stages 2 and 4.
+# and 16 (PatchCore, Roth et al., section 3.1): stages 2 and 4.
 POOLED_LAYERS: tuple[int, ...] = (3, 5, 6)
 MID_LEVEL_LAYERS: tuple[int, ...] = (2, 4)
 

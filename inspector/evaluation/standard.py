@@ -1,8 +1,8 @@
 """The standard evaluation: fit on a category's train/good, score its test set, report metrics.
 
 Features are encoded once per backbone configuration and shared by every detector, as in
-seed 000's protocol. Pixel metrics are computed at the backbone's input resolution (masks
-resized with nearest neighbour).
+the protocol of Gutierrez et al. 2021. Pixel metrics are computed at the backbone's input
+resolution (masks resized with nearest neighbour).
 """
 from __future__ import annotations
 

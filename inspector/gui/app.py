@@ -60,7 +60,11 @@ ENGINE_MODULES = ("torch", "timm", "inspector.pipeline", "inspector.augment.engi
 
 
 def preload_engine(on_module=None) -> None:
-    """Import the engine's heavy modules now (see ENGINE_MODULES); missing optional ones are skipped."""
+    """Import the engine's heavy modules now (see ENGINE_MODULES).
+
+    A third-party one that fails to import is left to fail, with its own message, where it is
+    used; the project's own modules are never optional, so their import errors are not hidden.
+    """
     import importlib
 
     for name in ENGINE_MODULES:
@@ -69,7 +73,8 @@ def preload_engine(on_module=None) -> None:
         try:
             importlib.import_module(name)
         except ImportError:
-            pass
+            if name.startswith("inspector."):
+                raise
     from inspector.detectors.registry import available_detectors
 
     available_detectors()

@@ -178,7 +178,7 @@ def sroc(features: FeatureMaps, ratio: float, detector: str | Detector = "mahala
     if _memorises_training_set(detector, detector_params):
         raise InspectorError(
             "SROC cannot rank with a KNN that uses k=1: each training image is its own nearest neighbour, so "
-            "every training score is 0. Use k of 2 or more (seed 001 uses 5) or refine with Mahalanobis."
+            "every training score is 0. Use k of 2 or more (SROC, Cordier et al., uses 5) or refine with Mahalanobis."
         )
     scores = _fit_score(detector, detector_params, features, features, reporter)
     if len(scores) > 1 and np.ptp(scores) == 0:

@@ -29,3 +29,16 @@ def test_deferred_engine_builds_the_fit_page(qapp, qtbot):
     assert window.tabs.indexOf(window.fit_page) == 2 and window.pages[2] is window.fit_page
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == titles
     shutdown(window, qtbot)
+
+
+def test_preload_never_hides_a_broken_project_module(monkeypatch):
+    """`except ImportError: pass` around the project's own modules hid real bugs (issue 14)."""
+    import pytest
+
+    from inspector.gui import app
+
+    monkeypatch.setattr(app, "ENGINE_MODULES", ("not_an_installed_package", "inspector.no_such_module"))
+    seen = []
+    with pytest.raises(ImportError, match="inspector.no_such_module"):
+        app.preload_engine(seen.append)
+    assert seen == ["not_an_installed_package", "inspector.no_such_module"]  # the third-party one was skipped

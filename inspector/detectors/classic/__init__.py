@@ -1,8 +1,9 @@
-"""Classic scikit-learn out-of-distribution models on pooled backbone features (seed 003).
+"""Classic scikit-learn out-of-distribution models on pooled backbone features (Krickl, "Pushing
+Baselines for Anomaly Detection on MVTec").
 
 One-Class SVM, Isolation Forest, Kernel Density, Local Outlier Factor (novelty mode) and
 Elliptic Envelope after PCA, each fitted with scikit-learn on the global average pool of the
-backbone stages `layers`, concatenated. Seed 003 feeds raw activations (no standardisation), so
+backbone stages `layers`, concatenated. Krickl feeds raw activations (no standardisation), so
 that is the default here; `standardize=True` z-scores every feature with the training mean/std.
 
 Scores follow Inspector's convention, higher = more anomalous:
@@ -22,7 +23,7 @@ local reachability densities; PCA basis + robust location/precision). Scoring go
 same NumPy code right after `fit` and after `load`, so reloaded models score identically; tests
 check that code against scikit-learn.
 
-`CLASSIC_PARAM_GRIDS` holds the hyper-parameter grids of seed 003, Table 3, for the research
+`CLASSIC_PARAM_GRIDS` holds the hyper-parameter grids of Krickl's Table 3, for the research
 sweep (`inspector.evaluation.sweep`); fitting uses the label-free defaults.
 """
 from __future__ import annotations
@@ -46,7 +47,7 @@ from inspector.detectors.classic.lof import LocalOutlierFactorDetector
 from inspector.detectors.classic.ocsvm import OneClassSVMDetector
 
 # --------------------------------------------------------------------------------------------
-# Seed 003, Table 3: the evaluated hyper-parameters (poly<d> = polynomial kernel of degree d).
+# Krickl, Table 3: the evaluated hyper-parameters (poly<d> = polynomial kernel of degree d).
 CLASSIC_PARAM_GRIDS: dict[str, list[dict[str, Any]]] = {
     "ocsvm": [{"kernel": "linear"}, {"kernel": "rbf"}, {"kernel": "sigmoid"}]
     + [{"kernel": "poly", "degree": d} for d in (3, 5, 8, 13, 21, 34, 55)],
