@@ -26,7 +26,7 @@ from inspector.features.preprocess import PREPROCESSING_V2, check_preprocessing,
 from inspector.features.maps import FeatureMaps
 from inspector.inspection import Prediction
 from inspector.store.atomic import atomic_directory, recover_directory
-from inspector.store.model_manifest import loading, read_model_json, write_model_json
+from inspector.store.model_manifest import loading, read_model, write_model_json
 from inspector.threshold import Threshold, calibrate
 from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
 
@@ -236,10 +236,9 @@ class InspectionModel:
     @classmethod
     def load(cls, folder: str | Path) -> "InspectionModel":
         folder = recover_directory(Path(folder))
-        meta, _legacy = read_model_json(folder)  # verifies every file, types, sizes, backbone (store)
+        meta, _legacy, detector = read_model(folder)  # verifies every file, types, sizes, backbone (store)
         with loading(folder):
             settings = FitSettings.from_json(meta["settings"])
-            detector = Detector.load(folder / "detector")
             return cls(settings, detector, Threshold.from_json(meta["threshold"]), meta["model_id"], meta["info"])
 
 

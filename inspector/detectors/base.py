@@ -5,8 +5,9 @@ and plots. Detectors follow scikit-learn's estimator contract: `__init__` only s
 arguments, `fit` validates its input, sets attributes ending in `_` and returns `self`, and
 scoring an unfitted detector raises `NotFittedError`.
 
-A fitted detector's state is JSON-able parameters plus named arrays; `save`/`load` write them
-as `detector.json` + `detector.npz` (never pickle). Detectors with other state (a faiss index,
+A fitted detector's state is JSON-able parameters plus named arrays; `save` writes them as
+`detector.json` + `detector.npz` (never pickle), and only the verified loader of
+`inspector.store.model_manifest` reads them back. Detectors with other state (a faiss index,
 torch weights) add files through `_save_extra` / `_load_extra`.
 """
 from __future__ import annotations
@@ -163,8 +164,16 @@ class Detector(ABC):
         )
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Detector":
-        """Load any registered detector from `folder` (dispatches on the stored name)."""
+    def _load_unchecked(cls, folder: str | Path) -> "Detector":
+        """Build the registered detector stored in `folder` (dispatches on the stored name).
+
+        Private: it reads the files as they are, with only the checks a detector can make
+        itself (format, shapes, finite arrays, parameters). The one public way to load a saved
+        detector is the verified one, `inspector.store.model_manifest.load_detector` (or
+        `InspectionModel.load`), which checks the model's manifest, checksums and declared
+        sizes first. The verification lives in store, not here: detectors must not depend on
+        the pipeline's settings that it checks against.
+        """
         from inspector.detectors.registry import create_detector
 
         folder = Path(folder)

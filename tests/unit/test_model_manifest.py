@@ -20,7 +20,13 @@ import pytest
 from inspector.detectors import create_detector
 from inspector.features.maps import FeatureMaps
 from inspector.pipeline import FitSettings, InspectionModel
-from inspector.store.model_manifest import MANIFEST_VERSION, read_model_json, reseal_model_folder, upgrade_model_folder
+from inspector.store.model_manifest import (
+    MANIFEST_VERSION,
+    load_detector,
+    read_model_json,
+    reseal_model_folder,
+    upgrade_model_folder,
+)
 from inspector.threshold import Threshold
 from inspector.types import InspectorError
 
@@ -281,6 +287,33 @@ def test_old_threshold_keys_load_and_are_ignored_and_a_new_save_drops_them(model
     loaded.save(model)
     assert not {"defect_scores", "f1_threshold"} & set(json.loads((model / "model.json").read_text())["threshold"])
     InspectionModel.load(model)
+
+
+def test_a_detector_is_loaded_only_through_the_checks(model, tmp_path):
+    """Issue 17: `Detector.load(folder)` skipped the manifest; a detector now has no public loader but this one."""
+    from inspector.detectors.base import Detector
+
+    assert not hasattr(Detector, "load")
+    good = load_detector(model / "detector")
+    assert good.name == "knn" and load_detector(model).name == "knn"  # the model folder or its detector folder
+    path = model / "detector" / "detector.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(InspectorError, match=r"Damaged model file .*detector\.npz.*SHA-256"):
+        load_detector(model / "detector")
+    good.save(tmp_path / "bare")  # a detector folder outside a model: nothing to verify it against
+    with pytest.raises(InspectorError, match="not part of a saved model"):
+        load_detector(tmp_path / "bare")
+
+
+def test_only_the_verified_loader_builds_a_saved_detector():
+    import re
+
+    package = Path(__file__).resolve().parents[2] / "inspector"
+    callers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if re.search(r"\._load_unchecked\(", p.read_text(encoding="utf-8")))
+    assert callers == ["store/model_manifest.py"]
 
 
 def test_a_newer_format_is_refused(model):

@@ -85,7 +85,7 @@ def test_defects_score_higher_are_localised_and_round_trip(params, rng, tmp_path
     assert detector.memory_bank_.shape[0] == round(40 * 16 * 0.25)
     detector.save(tmp_path / "m")
     assert faiss.read_index(str(tmp_path / "m" / INDEX_FILE)).ntotal == detector.memory_bank_.shape[0]
-    reloaded = Detector.load(tmp_path / "m")
+    reloaded = Detector._load_unchecked(tmp_path / "m")
     assert reloaded.get_params() == detector.get_params()
     again = reloaded.score(test)
     np.testing.assert_allclose(again.image_scores, result.image_scores, rtol=1e-6)
@@ -126,7 +126,7 @@ def test_patchcore_refuses_misuse(rng, tmp_path):
     detector.save(tmp_path / "m")
     (tmp_path / "m" / INDEX_FILE).write_bytes(b"not a faiss index")
     with pytest.raises(InspectorError):
-        Detector.load(tmp_path / "m")
+        Detector._load_unchecked(tmp_path / "m")
 
 
 def test_ivf_never_returns_missing_neighbours(rng):

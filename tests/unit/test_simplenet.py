@@ -132,7 +132,7 @@ def test_save_load_is_safetensors_and_scores_identically(rng, tmp_path):
     header = json.loads(raw[8:8 + header_len])  # a safetensors header, not a pickle
     assert "adaptor.weight" in header and "discriminator.1.running_mean" in header
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == sorted(["detector.json", "detector.npz", WEIGHTS_FILE])
-    reloaded = Detector.load(tmp_path / "m")
+    reloaded = Detector._load_unchecked(tmp_path / "m")
     again = reloaded.score(test)
     np.testing.assert_allclose(again.image_scores, result.image_scores, rtol=1e-6)
     np.testing.assert_allclose(again.maps, result.maps, rtol=1e-6, atol=1e-7)
@@ -148,7 +148,7 @@ def test_simplenet_refuses_misuse(rng, tmp_path):
     detector.save(tmp_path / "m")
     (tmp_path / "m" / WEIGHTS_FILE).write_bytes(b"\x00" * 16)
     with pytest.raises(InspectorError):
-        Detector.load(tmp_path / "m")
+        Detector._load_unchecked(tmp_path / "m")
 
 
 def test_simplenet_refuses_features_of_another_backbone(rng):
