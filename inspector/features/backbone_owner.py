@@ -179,6 +179,7 @@ class BackboneOwner:
         self.pid = os.getpid()
         #: (label, priority) of the last items run, oldest first: what ran in which order.
         self.history: deque[tuple[str, int]] = deque(maxlen=history)
+        self.executed = 0  # items run so far (history keeps only the last ones)
 
     @property
     def running(self) -> bool:
@@ -186,6 +187,11 @@ class BackboneOwner:
 
     def on_owner_thread(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
+
+    def ran_since(self, executed: int) -> list[tuple[str, int]]:
+        """(label, priority) of the items run since `executed` was read (within the history's length)."""
+        count = self.executed - executed
+        return list(self.history)[-count:] if count > 0 else []
 
     def pending(self) -> int:
         with self._cond:
@@ -238,6 +244,7 @@ class BackboneOwner:
                 _level, _seq, job = heapq.heappop(self._heap)
             if job.state == QUEUED:
                 self.history.append((job.label, job.priority))
+                self.executed += 1
             job._run()
 
 

@@ -97,13 +97,13 @@ def test_an_inspection_submitted_during_a_long_fit_finishes_before_it():
     fitting = threading.Thread(target=fit)
     fitting.start()
     assert first_batch.wait(300)
-    submitted = len(owner.history)
+    submitted = owner.executed
     prediction = inspected.predict(probe)[0]
     ended["inspect"] = time.monotonic()
     fitting.join(600)
     assert np.isfinite(prediction.score)
     assert ended["inspect"] < ended["fit"]
-    after = list(owner.history)[submitted:]
+    after = owner.ran_since(submitted)
     served = next(i for i, (_label, level) in enumerate(after) if level == backbone_owner.INTERACTIVE)
     assert served <= 1, f"the inspection waited for {served} fit batches: {after[:served + 1]}"
     assert any(level == backbone_owner.BULK for _label, level in after[served + 1:])  # the fit went on after it
