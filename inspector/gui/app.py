@@ -86,24 +86,36 @@ def _preload_native_libraries() -> None:
 
 def preload_engine(on_module=None) -> None:
     """Import the engine's heavy modules now (see ENGINE_MODULES); missing optional ones are skipped."""
+    import gc
     import importlib
 
-    if on_module is not None:
-        on_module("torch (native libraries)")
+    # The imports create about a million objects; the cyclic collector's full passes over them
+    # (hundreds of ms each, holding the GIL) were the GUI thread's longest stalls. Collection
+    # waits until the engine is in, and `gc.freeze` then keeps those long-lived module objects
+    # out of every later pass (the engine's modules are never unloaded).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        _preload_native_libraries()
-    except OSError:
-        pass  # the import below loads them itself (holding the GIL longer)
-    for name in ENGINE_MODULES:
         if on_module is not None:
-            on_module(name)
+            on_module("torch (native libraries)")
         try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    from inspector.detectors.registry import available_detectors
+            _preload_native_libraries()
+        except OSError:
+            pass  # the import below loads them itself (holding the GIL longer)
+        for name in ENGINE_MODULES:
+            if on_module is not None:
+                on_module(name)
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+        from inspector.detectors.registry import available_detectors
 
-    available_detectors()
+        available_detectors()
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
 
 
 def start_engine_load(on_text, on_ready, on_failed):
