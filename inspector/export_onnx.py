@@ -31,6 +31,7 @@ def is_export(folder: str | Path) -> bool:
 
 def export_model(model_dir: str | Path, out: str | Path) -> Path:
     """Write the export folder `out` atomically from the model folder `model_dir`."""
+    from inspector.features.backbone_owner import default_owner
     from inspector.features.backbones import resolve_weights_file
     from inspector.features.extractor import get_extractor
     from inspector.features.runtime_onnx import cached_stage_graph, weights_sha256
@@ -41,8 +42,10 @@ def export_model(model_dir: str | Path, out: str | Path) -> Path:
     layers = sorted(set(int(layer) for layer in model.detector.layers))
     extractor = get_extractor(config, "cpu", runtime="torch")
     weights = resolve_weights_file(config.backbone, config.weights_file)
-    graph = cached_stage_graph(extractor.model, config.backbone, weights, extractor.spec.mean,
-                               extractor.spec.std, layers)
+    # Tracing runs the shared backbone: on its owner's thread, like every forward pass.
+    graph = default_owner().run(lambda _r: cached_stage_graph(extractor.model, config.backbone, weights,
+                                                              extractor.spec.mean, extractor.spec.std, layers),
+                                label="export the backbone graph")
     out = Path(out)
     with atomic_directory(out) as staging:
         model.save(staging / "model")

@@ -21,6 +21,7 @@ from inspector import __version__
 from inspector.detectors.anomaly_maps import resize_map
 from inspector.detectors.base import Detector
 from inspector.detectors.registry import create_detector
+from inspector.features.backbone_owner import INTERACTIVE, priority
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.preprocess import PREPROCESSING_V2, check_preprocessing, input_geometry, resolve_preprocessing
 from inspector.features.maps import FeatureMaps
@@ -169,12 +170,17 @@ class InspectionModel:
 
         Fails closed: a scoring error or a non-finite score gives that image an ERROR prediction
         (logged), never PASS. When a whole batch fails, each image is retried alone so that one
-        bad image does not take the others with it. Only a cancel propagates.
+        bad image does not take the others with it. Only a cancel propagates. Its forward passes
+        are INTERACTIVE on the backbone owner: a part waits for one batch of a running fit, not all.
         """
         reporter = as_reporter(reporter)
         images = list(images)
         if not images:
             return []
+        with priority(INTERACTIVE):
+            return self._predict(images, reporter)
+
+    def _predict(self, images: list[np.ndarray], reporter: Reporter) -> list[Prediction]:
         try:
             return self._predict_batch(images, reporter)
         except Cancelled:

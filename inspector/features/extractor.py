@@ -10,12 +10,13 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import torch
 
+from inspector.features import backbone_owner
 from inspector.features.backbones import DEFAULT_BACKBONE, build_backbone, resolve_weights_file, stage_modules
 from inspector.features.maps import FeatureMaps
 from inspector.features.preprocess import (PREPROCESSING_V1, PREPROCESSING_V2, Geometry, check_preprocessing,
                                           input_geometry, to_backbone_input)
 from inspector.features.runtime_onnx import ONNX_THREADS
-from inspector.types import InspectorError, Reporter, as_reporter
+from inspector.types import CancelToken, InspectorError, Reporter, as_reporter
 
 log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "torch", "onnx")
@@ -110,6 +111,8 @@ class FeatureExtractor:
     Images are resized (no crop, as in seed 000) to the config's `input_shape`, normalised with the
     backbone's statistics and pushed through the network in batches of `batch_size`, so memory
     stays bounded whatever the number of images. Only stages up to the deepest requested one run.
+    Every forward pass (and every change to the ONNX sessions) runs on the backbone owner's thread
+    (`features.backbone_owner`), one at a time, at the submitting thread's priority.
     """
 
     def __init__(self, config: FeatureConfig = FeatureConfig(), device: str = "auto", batch_size: int = 16,
@@ -119,7 +122,6 @@ class FeatureExtractor:
         self.config = config
         self.device = pick_device(device)
         self.batch_size = max(1, int(batch_size))
-        self._lock = threading.Lock()  # one forward pass at a time on the shared backbone
         self.model, self.spec = build_backbone(config.backbone, config.weights_file)
         self.model.to(self.device)
         self.stages = stage_modules(self.model)
@@ -139,8 +141,11 @@ class FeatureExtractor:
         from inspector.features.runtime_onnx import OnnxStageRunner
 
         key = tuple(sorted(set(int(layer) for layer in layers)))
-        with self._lock:
+
+        def install(_reporter: Reporter) -> None:
             self._onnx_runners[key] = OnnxStageRunner(graph, key)
+
+        backbone_owner.default_owner().run(install, label="install ONNX graph")
 
     def _onnx_runner(self, layers: Sequence[int]):
         """The ONNX session for `layers`, or None (and torch from then on) when export fails."""
@@ -164,16 +169,24 @@ class FeatureExtractor:
         """RGB uint8 (H, W, 3) -> float32 (3, h, w) in [0, 1] at the model's one geometry (batches stack)."""
         return to_backbone_input(image, self.config.input_shape)
 
-    def _forward(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
-        # The hooks live on the shared backbone: two threads (a GUI fit and an inspection) must
-        # never interleave them, or one batch's features land in the other's capture.
-        with self._lock:
-            if self.runtime == "onnx":
-                self._check_stages(layers)
-                runner = self._onnx_runner(layers)
-                if runner is not None:
-                    return runner.run(batch)
-            return self._forward_locked(batch, layers)
+    def _forward(self, batch: np.ndarray, layers: Sequence[int],
+                 cancel_token: Optional[CancelToken] = None) -> dict[int, np.ndarray]:
+        """One batch through the backbone, on the owner thread (queued; never run once cancelled).
+
+        The hooks and ONNX sessions live on the shared backbone: two threads (a GUI fit and an
+        inspection) must never interleave them, or one batch's features land in the other's capture.
+        """
+        return backbone_owner.default_owner().run(lambda _r: self._forward_owned(batch, layers),
+                                                  label=f"forward {len(batch)} image(s)",
+                                                  reporter=Reporter(None, cancel_token))
+
+    def _forward_owned(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
+        if self.runtime == "onnx":
+            self._check_stages(layers)
+            runner = self._onnx_runner(layers)
+            if runner is not None:
+                return runner.run(batch)
+        return self._forward_torch(batch, layers)
 
     def _check_stages(self, layers: Sequence[int]) -> None:
         for index in layers:
@@ -181,7 +194,7 @@ class FeatureExtractor:
                 raise InspectorError(f"Backbone '{self.config.backbone}' has {len(self.stages)} stages; stage {index} does not exist.")
 
     @torch.inference_mode()
-    def _forward_locked(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
+    def _forward_torch(self, batch: np.ndarray, layers: Sequence[int]) -> dict[int, np.ndarray]:
         captured: dict[int, torch.Tensor] = {}
         deepest = max(layers)
         handles = []
@@ -229,7 +242,7 @@ class FeatureExtractor:
 
         def flush() -> None:
             nonlocal done
-            out = self._forward(np.stack(batch), layers)
+            out = self._forward(np.stack(batch), layers, reporter.cancel_token)
             for layer in layers:
                 chunks[layer].append(out[layer])
             done += len(batch)
@@ -248,6 +261,8 @@ class FeatureExtractor:
 
 
 _EXTRACTOR_CACHE: dict[tuple, FeatureExtractor] = {}
+# Written only on the owner thread (so two threads asking at once share one backbone, not build
+# two); the lock only makes the caller threads' look-up safe next to that write.
 _CACHE_LOCK = threading.Lock()
 
 
@@ -255,7 +270,19 @@ def get_extractor(config: FeatureConfig, device: str = "auto", runtime: Optional
     """A shared extractor per (config, device, runtime): building a backbone costs about a second."""
     runtime = runtime or default_runtime()
     key = (config, device, runtime)
-    with _CACHE_LOCK:  # two threads asking at once must share one backbone, not build two
-        if key not in _EXTRACTOR_CACHE:
-            _EXTRACTOR_CACHE[key] = FeatureExtractor(config, device, runtime=runtime)
-        return _EXTRACTOR_CACHE[key]
+    with _CACHE_LOCK:
+        cached = _EXTRACTOR_CACHE.get(key)
+    if cached is not None:
+        return cached
+
+    def build(_reporter: Reporter) -> FeatureExtractor:
+        with _CACHE_LOCK:
+            existing = _EXTRACTOR_CACHE.get(key)
+        if existing is not None:
+            return existing
+        extractor = FeatureExtractor(config, device, runtime=runtime)
+        with _CACHE_LOCK:
+            _EXTRACTOR_CACHE[key] = extractor
+        return extractor
+
+    return backbone_owner.default_owner().run(build, label=f"build {config.backbone}")

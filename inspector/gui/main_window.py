@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSizePolicy, QSplitter, QStackedWidget, QTabWidget)
@@ -39,6 +39,8 @@ SETTINGS_VERSION = 1
 
 
 class MainWindow(MainMenuMixin, QMainWindow):
+    engineReady = Signal()  # the deferred engine is loaded and the Fit page built
+
     def __init__(self, camera_factory=None, defer_engine: bool = False) -> None:
         """`defer_engine`: show at once with a placeholder Fit page; `load_engine()` later imports torch & co."""
         super().__init__()
@@ -56,6 +58,7 @@ class MainWindow(MainMenuMixin, QMainWindow):
         self.acquire_page = AcquirePage(self.ctx)
         self.policy_page = PolicyPage(self.ctx)
         self.engine_ready = not defer_engine
+        self._engine_task = None  # the worker importing the engine (load_engine)
         if defer_engine:
             self.fit_page = QLabel("Loading the inspection engine...")
             self.fit_page.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -110,24 +113,25 @@ class MainWindow(MainMenuMixin, QMainWindow):
         self._on_project_changed()
 
     def load_engine(self) -> None:
-        """Import the engine (torch, timm, detectors) behind the shown window, then build the Fit page.
+        """Import the engine (torch, timm, detectors) on a worker behind the shown window.
 
-        Done on the GUI thread between event-loop turns (see app.ENGINE_MODULES for why not on a worker);
-        the status bar says which module is loading.
+        The event loop keeps running meanwhile (issue 15): the status bar says which module is
+        loading, and the Fit page is built on the GUI thread once everything is in
+        (`engine_ready`, `engineReady`). See app.preload_engine for what is loaded and why early.
         """
-        if self.engine_ready:
+        if self.engine_ready or self._engine_task is not None:
             return
-        from PySide6.QtWidgets import QApplication
+        from inspector.gui.app import start_engine_load
 
-        from inspector.gui.app import preload_engine
+        self.status_engine.setText("Engine: loading...")
+        self.status_engine.show()
+        self._engine_task = start_engine_load(lambda text: self.status_engine.setText(f"Engine: {text}"),
+                                              self._install_engine_pages, self._on_engine_failed)
+
+    def _install_engine_pages(self) -> None:
         from inspector.gui.pages.fit import FitPage
 
-        def say(name: str) -> None:
-            self.status_engine.setText(f"Engine: loading {name}...")
-            QApplication.processEvents()
-
-        self.status_engine.show()
-        preload_engine(say)
+        self._engine_task = None
         placeholder = self.fit_page
         index = self.tabs.indexOf(placeholder)
         current = self.tabs.currentIndex()
@@ -141,6 +145,24 @@ class MainWindow(MainMenuMixin, QMainWindow):
         self.engine_ready = True
         self.status_engine.setText("Engine: ready")
         self.status_engine.hide()
+        self.engineReady.emit()
+
+    def _on_engine_failed(self, info) -> None:
+        self._engine_task = None
+        self.status_engine.setText("Engine: failed to load (see Messages)")
+        self.fit_page.setText(f"The inspection engine could not be loaded: {info.message}")
+        self.messages.error(f"The inspection engine could not be loaded: {info.message}", info.details)
+
+    def wait_for_engine(self, timeout_ms: int = 120_000) -> bool:
+        """Block, processing events, until the engine is in (tests, scripts); True when ready."""
+        from PySide6.QtCore import QElapsedTimer
+
+        timer = QElapsedTimer()
+        timer.start()
+        while not self.engine_ready and self._engine_task is not None and timer.elapsed() < timeout_ms:
+            self._engine_task.wait(20)
+            QApplication.processEvents()
+        return self.engine_ready
 
     # -- chrome -----------------------------------------------------------------------------------
     def _build_status_bar(self) -> None:

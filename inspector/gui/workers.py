@@ -4,6 +4,9 @@ A `Task` wraps a callable `fn(reporter) -> result`. It runs on its own `QThread`
 `Reporter` callback posts throttled progress (at most every `PROGRESS_INTERVAL_S`, plus every
 stage change and stage end), and `cancel()` sets the `CancelToken` that the engine checks at each
 progress point. Nothing is ever killed from outside: a cancelled job ends at its next check.
+A Task's backbone work (a fit's or an inspection's forward passes) is not run on the Task's own
+thread but queued on the one backbone owner (inspector.features.backbone_owner), which serialises
+it with every other job's; the Task's cancel token also takes its queued batches out of that queue.
 
 `LatestOnly` runs at most one job at a time and keeps only the newest pending request, so a
 slider dragged quickly triggers a few computations, not one per pixel moved.
