@@ -153,10 +153,17 @@ def _run_dask(cell_fn, shared, cells, finished, scheduler: str, retries: int, re
         try:
             for future in as_completed(list(futures), loop=client.loop):
                 cell = cells[futures[future]]
-                if future.status == "finished":
-                    finished(cell, future.result(), None)
-                else:
+                if future.status == "error":
                     finished(cell, None, future.exception())
+                elif future.status == "cancelled":
+                    finished(cell, None, InspectorError("the cluster cancelled this cell"))
+                else:  # finished, or its result was lost with a worker: result() waits for the recompute
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # noqa: BLE001 - the cell failed after all: counted
+                        finished(cell, None, exc)
+                    else:
+                        finished(cell, result, None)
                 future.release()
                 reporter.check()
         except BaseException:
