@@ -5,7 +5,7 @@ rankings: SROC, random, cross-validation, STOC; then fits on the kept images) an
 classic-model grid's configurations.
 
 Scheduling overhead per cell = (wall time x workers / cells - a cell's own time) / a cell's own
-time, where a cell's own time ("cell ms") is the median time of the cell function where it ran
+time, where a cell's own time ("cell ms") is the mean time of the cell function where it ran
 (measured inside the worker, in the same run); "after start-up" uses the time from the first
 result to the last instead of the wall time (the steady-state cost). Pool rows include the pool's start-up
 (spawned workers import the package and receive the shared data); the Dask rows do not (the
@@ -121,7 +121,7 @@ def _timed(cell_fn, cells, shared, settings=None, pool_of_one: bool = False) -> 
 
 def _print(where: str, workers: int, timing: tuple[float, list[float], float]) -> None:
     wall, own, steady = timing
-    cell_time = float(np.median(own))  # the first cells in a fresh worker also pay its imports
+    cell_time = float(np.mean(own))  # so overhead = worker time not spent in cells / time in cells
     overhead = (wall * workers / len(own) - cell_time) / cell_time
     after = (steady * workers / max(len(own) - 1, 1) - cell_time) / cell_time
     print(f"  {where:<26}{workers:>8}{wall:>9.2f}{len(own) / wall:>9.1f}{cell_time * 1000:>11.1f}"

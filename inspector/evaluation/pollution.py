@@ -169,7 +169,7 @@ def _rank_key(cell: dict[str, Any]) -> tuple:
 
 
 def _run_cells(shared: PollutionShared, todo: list[dict[str, Any]], store: CellStore, already: int,
-               executor: Optional[ExecutorSettings], reporter: Reporter) -> tuple[int, list[str]]:
+               executor: ExecutorSettings | None, reporter: Reporter) -> tuple[int, list[str]]:
     """Rankings first, then every distinct fit once (a fit on the same images serves several rows,
     e.g. refinement ratio 0 of each method); each row is stored as its fit comes back.
     Returns the number of rows not stored and the errors."""
@@ -227,7 +227,7 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
                   pollution_fraction: float = 0.2, feature_config: FeatureConfig = FeatureConfig(),
                   reporter: Optional[Reporter] = None, seed: int = 0, device: str = "auto",
                   cache_dir: Optional[str | os.PathLike] = "auto", plots: bool = True,
-                  executor: Optional[ExecutorSettings] = None) -> PollutionResult:
+                  executor: ExecutorSettings | None = None) -> PollutionResult:
     """Seed 001's pollution and refinement protocol (sections 4.1, 4.3-4.5); resumable.
 
     `refine_detector` None refines with each final detector itself (seed 001, 4.4); a name

@@ -129,7 +129,7 @@ def sweep_cell(shared: SweepShared, cell: dict[str, Any]) -> dict[str, Any]:
 def run_sweep(train: FeatureMaps, test: FeatureMaps, labels: Iterable[int],
               grids: Optional[dict[str, list[dict[str, Any]]]] = None, detectors: Optional[Sequence[str]] = None,
               base_params: Optional[dict[str, dict[str, Any]]] = None, results_path: Optional[str | Path] = None,
-              reporter: Optional[Reporter] = None, executor: Optional[ExecutorSettings] = None) -> list[SweepRow]:
+              reporter: Optional[Reporter] = None, executor: ExecutorSettings | None = None) -> list[SweepRow]:
     """Image AUROC of every grid configuration (default: seed 003's Table 3 for all five models).
 
     `labels` are the test labels (1 = defective). With `results_path`, finished rows are read
@@ -193,7 +193,7 @@ def sweep_category(dataset: str | Path, feature_config: Any = None, detectors: O
                    base_params: Optional[dict[str, Any]] = None, results_path: Optional[str | Path] = None,
                    device: str = "auto", cache_dir: Optional[str | Path] = None,
                    reporter: Optional[Reporter] = None,
-                   executor: Optional[ExecutorSettings] = None) -> list[SweepRow]:
+                   executor: ExecutorSettings | None = None) -> list[SweepRow]:
     """Encode an MVTec-style category once (cached in `cache_dir` if given) and sweep its grids.
 
     `base_params` (e.g. {"standardize": True}) apply to every configuration of every detector.

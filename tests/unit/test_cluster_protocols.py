@@ -178,7 +178,7 @@ def test_pollution_survives_a_killed_worker_with_every_cell_once(category, tmp_p
 
 def test_a_stopped_pollution_run_resumes_on_the_cluster_without_redoing_cells(category, tmp_path, cluster,
                                                                              monkeypatch):
-    import inspector.evaluation.pollution as pollution
+    from inspector.evaluation import pollution
 
     _pollution(category, tmp_path / "local")
     out, executor = tmp_path / "dask", ExecutorSettings(scheduler=cluster.scheduler_address)
@@ -238,7 +238,7 @@ def _rows(rows):
 
 
 def test_sweep_on_the_cluster_equals_a_local_run_and_resumes(tmp_path, cluster, monkeypatch):
-    import inspector.evaluation.sweep as sweep
+    from inspector.evaluation import sweep
 
     train, test, labels = _sweep_data()
     local = sweep.run_sweep(train, test, labels, grids=SWEEP_GRIDS)
