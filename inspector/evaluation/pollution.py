@@ -289,7 +289,6 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
     done = len(plan) - len(todo)
     reporter.report("pollution", done, len(plan), f"{done} of {len(plan)} cells already done")
 
-
     if todo:
         shared = PollutionShared(
             train=encoder.encode("train", category.train), test=encoder.encode("test", category.test),
@@ -297,10 +296,13 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
             splits={key: polluted_split(category, key[1], key[0], seed, pollution_fraction)
                     for key in dict.fromkeys((c["replicate"], c["pollution"]) for c in todo)},
             specs={s.label: s for s in all_specs}, seed=seed, cv_splits=splits)
-        failed, errors = _run_cells(shared, todo, store, len(plan) - len(todo), executor, reporter)
+        try:
+            failed, errors = _run_cells(shared, todo, store, len(plan) - len(todo), executor, reporter)
+        finally:
+            _LATEST_SETTING.clear()  # cells that ran in this process leave no training set behind
         if failed:  # fail closed: no summary from a partial grid; finished cells stay in the store
             raise InspectorError(f"{failed} of {len(todo)} pollution cells failed (those that finished are kept; "
-                                 f"run again to redo the rest): {errors[0]}")
+                                 f"run again to redo the rest): {errors[0] if errors else 'no error reported'}")
 
     rows = [{**cell, **(store.get(cell) or {})} for cell in plan]
     for row in rows:
