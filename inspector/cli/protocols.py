@@ -43,9 +43,10 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     add("--cache", default=None, metavar="DIR",
         help="where encoded features are cached (default: OUT/cache); reused when a sweep is resumed")
     add("--workers", type=int, default=1, metavar="N",
-        help="lowdata: run cells in N local worker processes (default 1: in this process)")
+        help="lowdata, pollution and --sweep: run cells in N local worker processes (default 1: in this process)")
     add("--scheduler", default=None, metavar="tcp://HOST:PORT",
-        help="lowdata: run cells on this Dask scheduler (default: $INSPECTOR_DASK_SCHEDULER, else local)")
+        help="lowdata, pollution and --sweep: run cells on this Dask scheduler (default: $INSPECTOR_DASK_SCHEDULER, "
+             "else local); the encoded features are sent to its workers once")
 
 
 _ALIASES = {"mahalanobis-empirical": "mahalanobis:covariance=empirical",
@@ -68,7 +69,8 @@ def _detectors_of(args: argparse.Namespace):
     return specs
 
 
-def _executor_of(args: argparse.Namespace):
+def executor_settings_of(args: argparse.Namespace):
+    """Where the cells run, from --workers and --scheduler (shared by the protocols and --sweep)."""
     from inspector.evaluation.executor import ExecutorSettings
 
     if args.workers < 1:
@@ -108,7 +110,7 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
                 print("Augmentation factor not given: using x10 (as Gutierrez et al. 2021).", file=sys.stderr)
             result = run_low_data(dataset, out, sizes=parse_number_list(args.sizes, integer=True) if args.sizes else None,
                                   replicates=args.replicates, policy=policy, aug_factor=factor,
-                                  executor=_executor_of(args), **common)
+                                  executor=executor_settings_of(args), **common)
             print(_format_table(result.areas, ["detector", "factor", "area_under_auc_percent",
                                                "normalised_area_under_auc_percent"]))
         else:
@@ -117,7 +119,7 @@ def run_protocol(args: argparse.Namespace, reporter: Optional[Reporter] = None) 
                 refinement_ratios=parse_number_list(args.refinement_ratios),
                 refinement_methods=[m.strip() for m in args.refinement_methods.split(",") if m.strip()],
                 refinement_pollution=args.refinement_pollution, refine_detector=args.refine_detector,
-                replicates=args.replicates, splits=args.splits, **common)
+                replicates=args.replicates, splits=args.splits, executor=executor_settings_of(args), **common)
             print(_format_table(result.robustness, ["detector", "pollution", "auroc_mean", "au_pro_mean",
                                                      "au_iou_mean"]))
             print(_format_table(result.refinement, ["detector", "method", "refinement", "auroc_mean", "au_pro_mean",

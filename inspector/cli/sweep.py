@@ -11,6 +11,7 @@ from pathlib import Path
 
 from inspector.cli.common import feature_config_from_args
 from inspector.cli.progress import StageProgressBar
+from inspector.cli.protocols import executor_settings_of
 from inspector.evaluation.sweep import CLASSIC_PARAM_GRIDS, best_rows, format_table, sweep_category
 from inspector.store.atomic import write_json_atomic
 from inspector.store.safe_output import write_csv_atomic
@@ -22,6 +23,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     Detectors default to the five classic ones (the CLI's own default list holds none of them).
     With --out, rows are appended to OUT as JSON lines (OUT.jsonl if OUT has another suffix, which
     then also gets the final table as CSV or JSON): rerunning the same command resumes.
+    --workers N / --scheduler tcp://HOST:PORT run the configurations in local processes or on a
+    Dask cluster, as for the protocols.
     """
     requested = [name for name in (args.detector or []) if name in CLASSIC_PARAM_GRIDS]
     base_params = dict(args.param or [])
@@ -31,7 +34,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     bar = StageProgressBar(not args.quiet)
     try:
         rows = sweep_category(args.dataset, config, requested or None, base_params, results_path,
-                              args.device, args.cache, bar.reporter())
+                              args.device, args.cache, bar.reporter(), executor=executor_settings_of(args))
     finally:
         bar.close()
     print(format_table(rows))

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
-from inspector.types import InspectorError, Reporter, as_reporter
+from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
 
 SCHEDULER_ENV = "INSPECTOR_DASK_SCHEDULER"
 CellFn = Callable[[Any, dict[str, Any]], dict[str, Any]]
@@ -43,23 +44,36 @@ class RunStats:
 
 def run_cells(cell_fn: CellFn, shared: Any, cells: Sequence[dict[str, Any]], on_result: OnResult,
               settings: Optional[ExecutorSettings] = None, reporter: Optional[Reporter] = None,
-              stage: str = "cells", describe: Callable[[dict, dict], str] = lambda c, r: "") -> RunStats:
-    """Run every cell and stream each result to `on_result` in the calling process."""
+              stage: str = "cells", describe: Callable[[dict, dict], str] = lambda c, r: "",
+              already: int = 0, weight: Callable[[dict], int] = lambda c: 1) -> RunStats:
+    """Run every cell and stream each result to `on_result` in the calling process.
+
+    Progress counts store cells: `already` were done before this run, and a task standing for
+    several store cells (a fit shared by several result rows) counts `weight(cell)`. Each report
+    says done / total, an ETA from this run's rate, and the failures so far with the last error.
+    """
     settings = settings or ExecutorSettings()
     reporter = as_reporter(reporter)
     stats = RunStats()
-    total = len(cells)
+    total = already + sum(weight(c) for c in cells)
+    counted = {"done": already, "failed": 0}
+    start = time.perf_counter()
 
     def finished(cell: dict, result: Optional[dict], error: Optional[BaseException]) -> None:
         if error is None and result is not None:
             on_result(cell, result)
             stats.done += 1
+            counted["done"] += weight(cell)
+            text = describe(cell, result)
         else:
             stats.failed += 1
+            counted["failed"] += weight(cell)
             stats.errors.append(f"{type(error).__name__}: {error}")
-        failures = f", {stats.failed} failed" if stats.failed else ""
-        text = describe(cell, result) if result is not None else f"cell failed: {error}"
-        reporter.report(stage, stats.done + stats.failed, total, f"{stats.done}/{total} done{failures} - {text}")
+            text = f"cell failed: {stats.errors[-1]}"
+        settled = counted["done"] + counted["failed"]
+        failures = f", {counted['failed']} failed" if counted["failed"] else ""
+        eta = _eta(time.perf_counter() - start, settled - already, total - settled)
+        reporter.report(stage, settled, total, f"{counted['done']}/{total} done{failures}{eta} - {text}")
 
     if not cells:
         return stats
@@ -71,8 +85,24 @@ def run_cells(cell_fn: CellFn, shared: Any, cells: Sequence[dict[str, Any]], on_
     else:
         for cell in cells:
             reporter.check()
-            finished(cell, cell_fn(shared, cell), None)
+            try:
+                result = cell_fn(shared, cell)
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - counted like a pool's or a cluster's failed cell
+                finished(cell, None, exc)
+                continue
+            finished(cell, result, None)
     return stats
+
+
+def _eta(elapsed: float, settled: int, remaining: int) -> str:
+    """', ETA 1m05s' from this run's rate (empty before the first cell and after the last)."""
+    if settled <= 0 or remaining <= 0:
+        return ""
+    seconds = round(elapsed / settled * remaining)
+    return f", ETA {seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else \
+        f", ETA {seconds // 60}m{seconds % 60:02d}s"
 
 
 # -- local process pool -----------------------------------------------------------------------------
@@ -123,10 +153,17 @@ def _run_dask(cell_fn, shared, cells, finished, scheduler: str, retries: int, re
         try:
             for future in as_completed(list(futures), loop=client.loop):
                 cell = cells[futures[future]]
-                if future.status == "finished":
-                    finished(cell, future.result(), None)
-                else:
+                if future.status == "error":
                     finished(cell, None, future.exception())
+                elif future.status == "cancelled":
+                    finished(cell, None, InspectorError("the cluster cancelled this cell"))
+                else:  # finished, or its result was lost with a worker: result() waits for the recompute
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # noqa: BLE001 - the cell failed after all: counted
+                        finished(cell, None, exc)
+                    else:
+                        finished(cell, result, None)
                 future.release()
                 reporter.check()
         except BaseException:

@@ -131,7 +131,7 @@ def run_low_data(category_path: str | os.PathLike, out_dir: str | os.PathLike,
             shared.augmented[factor] = encoder.encode_augmented(category.train, policy, factor, seed)
         stats = run_cells(lowdata_cell, shared, todo, store.add_once, executor, reporter, "lowdata",
                           lambda c, r: f"{c['detector']} x{c['factor']} N={c['size']} #{c['replicate']}: "
-                                       f"AUROC {r['auroc']:.3f}")
+                                       f"AUROC {r['auroc']:.3f}", already=len(plan) - len(todo))
         if stats.failed:  # fail closed: no summary from a partial grid; finished cells stay in the store
             raise InspectorError(f"{stats.failed} of {len(todo)} low-data cells failed (the {stats.done} that "
                                  f"finished are kept; run again to redo the rest): {stats.errors[0]}")

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from inspector.evaluation.executor import ExecutorSettings, run_cells
 from inspector.evaluation.protocol_common import (CELLS_FILE, CellStore, DetectorSpec, FeatureCache, FeatureEncoder,
                                                   evaluate_detector, json_safe, layers_for, parse_detectors)
 from inspector.evaluation.protocol_summary import summarise, write_csv
@@ -104,6 +106,118 @@ def polluted_split(category: Category, ratio: float, replicate: int, seed: int =
                          pollution, evaluation)
 
 
+@dataclass
+class PollutionShared:
+    """What every pollution cell needs, sent once to each worker: the cached features and the splits."""
+
+    train: FeatureMaps
+    test: FeatureMaps
+    labels: np.ndarray  #: test labels
+    masks: np.ndarray  #: test masks at the working size
+    splits: dict[tuple[int, float], PollutedSplit]  #: by (replicate, pollution ratio)
+    specs: dict[str, DetectorSpec]
+    seed: int
+    cv_splits: int
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  #: names this run in a worker's memo
+
+
+_LATEST_SETTING: dict[tuple, dict[str, Any]] = {}
+
+
+def polluted_setting(shared: PollutionShared, replicate: int, ratio: float) -> dict[str, Any]:
+    """The polluted training set and the evaluation set of one (replicate, ratio).
+
+    Consecutive cells mostly share one, so each process keeps the latest (the features of a
+    training set are large, and building them is a copy).
+    """
+    key = (shared.token, replicate, ratio)
+    setting = _LATEST_SETTING.get(key)
+    if setting is None:
+        split = shared.splits[(replicate, ratio)]
+        setting = {"train": FeatureMaps.concatenate([shared.train.subset(split.healthy),
+                                                     shared.test.subset(split.polluting)]),
+                   "test": shared.test.subset(split.evaluation), "labels": shared.labels[split.evaluation],
+                   "masks": shared.masks[split.evaluation]}
+        _LATEST_SETTING.clear()
+        _LATEST_SETTING[key] = setting
+    return setting
+
+
+def ranking_cell(shared: PollutionShared, cell: dict[str, Any]) -> dict[str, Any]:
+    """One refinement ranking (SROC or a baseline) of a polluted training set; a pure task.
+
+    The ranking does not depend on the refinement ratio, so it is made once and cut at each.
+    """
+    refiner = shared.specs[cell["refiner"]]
+    params = refiner.kwargs
+    if refiner.name == "knn" and int(params.get("k", 1)) < 2:
+        params = {**params, **KNN_REFINE_PARAMS}
+    setting = polluted_setting(shared, cell["replicate"], cell["pollution"])
+    return {"ranking": refine(cell["method"], setting["train"], 0.0, refiner.name, params, s=shared.cv_splits,
+                              seed=shared.seed * 1000 + cell["replicate"])}
+
+
+def fit_cell(shared: PollutionShared, cell: dict[str, Any]) -> dict[str, Any]:
+    """One fit on the kept images of a polluted training set, scored on its evaluation set; a pure task."""
+    setting = polluted_setting(shared, cell["replicate"], cell["pollution"])
+    return evaluate_detector(shared.specs[cell["detector"]], setting["train"].subset(cell["keep"]), setting["test"],
+                             setting["labels"], setting["masks"], Reporter())
+
+
+def _rank_key(cell: dict[str, Any]) -> tuple:
+    return cell["refiner"], cell["method"], cell["replicate"], cell["pollution"]
+
+
+def _run_cells(shared: PollutionShared, todo: list[dict[str, Any]], store: CellStore, already: int,
+               executor: ExecutorSettings | None, reporter: Reporter) -> tuple[int, list[str]]:
+    """Rankings first, then every distinct fit once (a fit on the same images serves several rows,
+    e.g. refinement ratio 0 of each method); each row is stored as its fit comes back.
+    Returns the number of rows not stored and the errors."""
+    rank_cells = list({_rank_key(c): {"refiner": c["refiner"], "method": c["method"], "replicate": c["replicate"],
+                                      "pollution": c["pollution"]}
+                       for c in todo if c["protocol"] == "refinement" and c["method"] != "oracle"}.values())
+    rankings: dict[tuple, RefinementRanking] = {}
+    rank_stats = run_cells(ranking_cell, shared, rank_cells, lambda c, r: rankings.__setitem__(_rank_key(c), r["ranking"]),
+                           executor, reporter, "refine",
+                           lambda c, r: f"{c['method']} by {c['refiner']} #{c['replicate']} at {c['pollution']:.0%}")
+    fits: dict[tuple, dict[str, Any]] = {}
+    served: list[list[tuple[dict[str, Any], dict[str, Any]]]] = []
+    for row in todo:
+        is_polluted = shared.splits[(row["replicate"], row["pollution"])].is_polluted
+        if row["protocol"] == "pollution":
+            keep = np.arange(len(is_polluted))
+            extra: dict[str, Any] = {"n_polluted": int(is_polluted.sum())}
+        else:
+            if row["method"] == "oracle":
+                keep, flagged = np.flatnonzero(~is_polluted), is_polluted
+            elif _rank_key(row) in rankings:
+                ranking = rankings[_rank_key(row)].with_ratio(row["refinement"])
+                keep, flagged = ranking.kept_indices(), ranking.flagged
+            else:
+                continue  # its ranking failed
+            precision, recall, f1 = refinement_prf(flagged, is_polluted)
+            extra = {"precision": precision, "recall": recall, "f1": f1, "n_flagged": int(np.sum(flagged)),
+                     "n_polluted": int(is_polluted.sum())}
+        keep = np.asarray(keep, np.int64)
+        memo = (row["detector"], row["replicate"], row["pollution"], hashlib.sha1(keep.tobytes()).hexdigest())
+        if memo not in fits:
+            fits[memo] = {"fit": len(fits), "detector": row["detector"], "replicate": row["replicate"],
+                          "pollution": row["pollution"], "keep": keep}
+            served.append([])
+        served[fits[memo]["fit"]].append((row, extra))
+
+    def stored(cell: dict[str, Any], result: dict[str, Any]) -> None:
+        for row, extra in served[cell["fit"]]:
+            store.add_once(row, {**result, **extra})
+
+    fit_cells = sorted(fits.values(), key=lambda c: (c["replicate"], c["pollution"]))  # neighbours share a setting
+    fit_stats = run_cells(fit_cell, shared, fit_cells, stored, executor, reporter, "pollution",
+                          lambda c, r: f"{c['detector']} #{c['replicate']} at {c['pollution']:.0%}: "
+                                       f"AUROC {r['auroc']:.3f}", already=already,
+                          weight=lambda c: len(served[c["fit"]]))
+    return sum(row not in store for row in todo), rank_stats.errors + fit_stats.errors
+
+
 def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
                   detectors: Sequence[str | DetectorSpec] = ("mahalanobis", "knn", "padim"),
                   ratios: Sequence[float] = DEFAULT_POLLUTION_RATIOS,
@@ -112,12 +226,14 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
                   refine_detector: Optional[str | DetectorSpec] = None, replicates: int = 5, splits: int = 5,
                   pollution_fraction: float = 0.2, feature_config: FeatureConfig = FeatureConfig(),
                   reporter: Optional[Reporter] = None, seed: int = 0, device: str = "auto",
-                  cache_dir: Optional[str | os.PathLike] = "auto", plots: bool = True) -> PollutionResult:
+                  cache_dir: Optional[str | os.PathLike] = "auto", plots: bool = True,
+                  executor: ExecutorSettings | None = None) -> PollutionResult:
     """Seed 001's pollution and refinement protocol (sections 4.1, 4.3-4.5); resumable.
 
     `refine_detector` None refines with each final detector itself (seed 001, 4.4); a name
     refines with that detector for every final one (App. B). The 'oracle' rows remove exactly
-    the polluted images: the best any refinement could do.
+    the polluted images: the best any refinement could do. `executor` says where the cells run
+    (this process by default; a process pool or a Dask cluster, see executor.py).
     """
     reporter = as_reporter(reporter)
     out = Path(out_dir)
@@ -173,68 +289,20 @@ def run_pollution(category_path: str | os.PathLike, out_dir: str | os.PathLike,
     done = len(plan) - len(todo)
     reporter.report("pollution", done, len(plan), f"{done} of {len(plan)} cells already done")
 
-    spec_by_label = {s.label: s for s in all_specs}
-    loaded: dict[str, Any] = {}
-    rankings: dict[tuple, RefinementRanking] = {}
-    fits: dict[tuple, dict[str, Any]] = {}
-
-    def data() -> dict[str, Any]:
-        if not loaded:
-            loaded["train"] = encoder.encode("train", category.train)
-            loaded["test"] = encoder.encode("test", category.test)
-            loaded["masks"] = np.stack([s.load_mask((size, size)) for s in category.test])
-        return loaded
-
-    def setup(replicate: int, ratio: float) -> dict[str, Any]:
-        d = data()
-        split = polluted_split(category, ratio, replicate, seed, pollution_fraction)
-        train = FeatureMaps.concatenate([d["train"].subset(split.healthy), d["test"].subset(split.polluting)])
-        return {"train": train, "is_polluted": split.is_polluted, "test": d["test"].subset(split.evaluation),
-                "labels": category.test_labels[split.evaluation], "masks": d["masks"][split.evaluation]}
-
-    def fit_eval(spec: DetectorSpec, replicate: int, ratio: float, keep: np.ndarray, setting: dict[str, Any]):
-        memo = (spec.label, replicate, ratio, hashlib.sha1(np.asarray(keep, np.int64).tobytes()).hexdigest())
-        if memo not in fits:
-            fits[memo] = evaluate_detector(spec, setting["train"].subset(keep), setting["test"], setting["labels"],
-                                           setting["masks"], reporter)
-        return fits[memo]
-
-    settings_cache: dict[tuple, dict[str, Any]] = {}
-    for cell in todo:
-        replicate, ratio = cell["replicate"], cell["pollution"]
-        if (replicate, ratio) not in settings_cache:
-            settings_cache[(replicate, ratio)] = setup(replicate, ratio)
-        setting = settings_cache[(replicate, ratio)]
-        spec = spec_by_label[cell["detector"]]
-        n = len(setting["train"])
-        if cell["protocol"] == "pollution":
-            result = fit_eval(spec, replicate, ratio, np.arange(n), setting)
-            result = {**result, "n_polluted": int(setting["is_polluted"].sum())}
-        else:
-            method = cell["method"]
-            if method == "oracle":
-                keep = np.flatnonzero(~setting["is_polluted"])
-                flagged = setting["is_polluted"]
-            else:
-                rank_key = (cell["refiner"], method, replicate, ratio)
-                if rank_key not in rankings:
-                    refiner = spec_by_label[cell["refiner"]]
-                    params = refiner.kwargs
-                    if refiner.name == "knn" and int(params.get("k", 1)) < 2:
-                        params = {**params, **KNN_REFINE_PARAMS}
-                    rankings[rank_key] = refine(method, setting["train"], 0.0, refiner.name, params, s=splits,
-                                                seed=seed * 1000 + replicate, reporter=reporter)
-                ranking = rankings[rank_key].with_ratio(cell["refinement"])
-                keep, flagged = ranking.kept_indices(), ranking.flagged
-            precision, recall, f1 = refinement_prf(flagged, setting["is_polluted"])
-            result = {**fit_eval(spec, replicate, ratio, keep, setting), "precision": precision, "recall": recall,
-                      "f1": f1, "n_flagged": int(np.sum(flagged)), "n_polluted": int(setting["is_polluted"].sum())}
-        store.add(cell, result)
-        done += 1
-        reporter.report("pollution", done, len(plan), f"{cell['detector']} {cell.get('method', 'polluted')} "
-                                                      f"#{replicate}: AUROC {result['auroc']:.3f}")
-        if len(settings_cache) > 2:  # bound memory: keep only the latest settings
-            settings_cache.pop(next(iter(settings_cache)))
+    if todo:
+        shared = PollutionShared(
+            train=encoder.encode("train", category.train), test=encoder.encode("test", category.test),
+            labels=category.test_labels, masks=np.stack([s.load_mask((size, size)) for s in category.test]),
+            splits={key: polluted_split(category, key[1], key[0], seed, pollution_fraction)
+                    for key in dict.fromkeys((c["replicate"], c["pollution"]) for c in todo)},
+            specs={s.label: s for s in all_specs}, seed=seed, cv_splits=splits)
+        try:
+            failed, errors = _run_cells(shared, todo, store, len(plan) - len(todo), executor, reporter)
+        finally:
+            _LATEST_SETTING.clear()  # cells that ran in this process leave no training set behind
+        if failed:  # fail closed: no summary from a partial grid; finished cells stay in the store
+            raise InspectorError(f"{failed} of {len(todo)} pollution cells failed (those that finished are kept; "
+                                 f"run again to redo the rest): {errors[0] if errors else 'no error reported'}")
 
     rows = [{**cell, **(store.get(cell) or {})} for cell in plan]
     for row in rows:

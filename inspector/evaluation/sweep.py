@@ -5,7 +5,9 @@ image AUROC. It needs labels, so it is a research tool for `inspector evaluate`,
 fitting a model. Like Krickl's runner it is resumable: with `results_path`, every finished row
 is appended (and fsynced) to the same resumable store the protocols use
 (`protocol_common.CellStore`), and a rerun skips the rows already there, so a crash or a cancel
-loses at most the configuration that was running.
+loses at most the configurations that were running. Each configuration is a pure cell run
+through the protocols' executor seam (`executor.run_cells`): in this process, a local process
+pool, or a Dask cluster, on features encoded once and sent to the workers once.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from inspector.detectors.classic import CLASSIC_PARAM_GRIDS
+from inspector.evaluation.executor import ExecutorSettings, run_cells
 from inspector.evaluation.protocol_common import CellStore
 from inspector.detectors.registry import create_detector
 from inspector.features.maps import FeatureMaps
@@ -109,14 +112,30 @@ def run_config(detector: str, params: dict[str, Any], train: FeatureMaps, test: 
         return SweepRow(detector, params, float("nan"), fit_seconds, score_seconds, f"{type(exc).__name__}: {exc}")
 
 
+@dataclass
+class SweepShared:
+    """What every sweep cell needs, sent once to each worker: the encoded features and the labels."""
+
+    train: FeatureMaps
+    test: FeatureMaps
+    labels: np.ndarray
+
+
+def sweep_cell(shared: SweepShared, cell: dict[str, Any]) -> dict[str, Any]:
+    """One grid configuration, a pure task: its row as JSON (a failing configuration is a row too)."""
+    return run_config(cell["detector"], cell["params"], shared.train, shared.test, shared.labels).to_json()
+
+
 def run_sweep(train: FeatureMaps, test: FeatureMaps, labels: Iterable[int],
               grids: Optional[dict[str, list[dict[str, Any]]]] = None, detectors: Optional[Sequence[str]] = None,
               base_params: Optional[dict[str, dict[str, Any]]] = None, results_path: Optional[str | Path] = None,
-              reporter: Optional[Reporter] = None) -> list[SweepRow]:
+              reporter: Optional[Reporter] = None, executor: ExecutorSettings | None = None) -> list[SweepRow]:
     """Image AUROC of every grid configuration (default: seed 003's Table 3 for all five models).
 
     `labels` are the test labels (1 = defective). With `results_path`, finished rows are read
     back and skipped, and new ones appended as they finish. Rows come back in grid order.
+    `executor` says where the configurations run (this process by default; a process pool or a
+    Dask cluster, see executor.py), each fitted on the features sent once.
     """
     reporter = as_reporter(reporter)
     labels = np.asarray(list(labels), dtype=int)
@@ -127,20 +146,24 @@ def run_sweep(train: FeatureMaps, test: FeatureMaps, labels: Iterable[int],
     configs = sweep_configs(grids, detectors, base_params)
     store = CellStore(results_path) if results_path is not None else None
     done = {row.key: row for row in (SweepRow.from_json(r) for r in store.results())} if store is not None else {}
-    rows: list[SweepRow] = []
-    for index, (name, params) in enumerate(configs):
-        reporter.report("sweep", index, len(configs), f"{name} {json.dumps(params, sort_keys=True)}")
-        key = config_key(name, params)
-        if key in done:
-            rows.append(done[key])
-            continue
-        row = run_config(name, params, train, test, labels)
+    todo = list({config_key(name, params): _config(name, params) for name, params in configs
+                 if config_key(name, params) not in done}.values())
+    finished = len(configs) - len(todo)
+    reporter.report("sweep", finished, len(configs), f"{finished} of {len(configs)} configurations already done")
+
+    def record(cell: dict[str, Any], result: dict[str, Any]) -> None:
+        row = SweepRow.from_json(result)
         if store is not None:
-            store.add(_config(name, params), row.to_json())
-        done[key] = row
-        rows.append(row)
+            store.add_once(cell, row.to_json())
+        done[row.key] = row
+
+    stats = run_cells(sweep_cell, SweepShared(train, test, labels), todo, record, executor, reporter, "sweep",
+                      lambda c, r: f"{c['detector']} {json.dumps(c['params'], sort_keys=True)}", already=finished)
+    if stats.failed:  # a lost task (not a failing configuration, which is a row): fail closed, keep the rest
+        raise InspectorError(f"{stats.failed} of {len(todo)} sweep configurations could not run (the {stats.done} "
+                             f"that finished are kept; run again to redo the rest): {stats.errors[0]}")
     reporter.report("sweep", len(configs), len(configs), "Sweep finished")
-    return rows
+    return [done[config_key(name, params)] for name, params in configs]
 
 
 def best_rows(rows: Sequence[SweepRow]) -> dict[str, SweepRow]:
@@ -169,7 +192,8 @@ def format_table(rows: Sequence[SweepRow]) -> str:
 def sweep_category(dataset: str | Path, feature_config: Any = None, detectors: Optional[Sequence[str]] = None,
                    base_params: Optional[dict[str, Any]] = None, results_path: Optional[str | Path] = None,
                    device: str = "auto", cache_dir: Optional[str | Path] = None,
-                   reporter: Optional[Reporter] = None) -> list[SweepRow]:
+                   reporter: Optional[Reporter] = None,
+                   executor: ExecutorSettings | None = None) -> list[SweepRow]:
     """Encode an MVTec-style category once (cached in `cache_dir` if given) and sweep its grids.
 
     `base_params` (e.g. {"standardize": True}) apply to every configuration of every detector.
@@ -191,4 +215,4 @@ def sweep_category(dataset: str | Path, feature_config: Any = None, detectors: O
     test = encoder.encode("sweep-test", category.test)
     per_detector = {name: dict(base_params or {}) for name in names}
     return run_sweep(train, test, category.test_labels, detectors=names, base_params=per_detector,
-                     results_path=results_path, reporter=reporter)
+                     results_path=results_path, reporter=reporter, executor=executor)
