@@ -28,9 +28,21 @@ class VerdictLabel(QLabel):
     def set_verdict(self, verdict: str) -> None:
         self.verdict = verdict
         self.setText(verdict or "—")
-        colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS["ERROR"])
-        self.setStyleSheet(f"QLabel {{ background: {colour}; color: white; font-size: 96px; font-weight: bold;"
-                           " border-radius: 8px; }")
+        self._style()
+
+    def font_px(self) -> int:
+        """As large as fits: 96 px on a wide screen, smaller when the page is narrow (never clipped)."""
+        by_width = int(self.width() / 4.6)  # "REVIEW", the widest verdict, is about 4.4 em wide in bold
+        return max(28, min(96, by_width, int(self.height() * 0.7)))
+
+    def _style(self) -> None:
+        colour = VERDICT_COLOURS.get(self.verdict, VERDICT_COLOURS["ERROR"])
+        self.setStyleSheet(f"QLabel {{ background: {colour}; color: white; font-size: {self.font_px()}px;"
+                           " font-weight: bold; border-radius: 8px; }")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._style()
 
 
 class ShiftCounters(QWidget):
