@@ -81,7 +81,7 @@ def bundled_producer() -> Optional[Path]:
 
 
 def list_genicam_devices(cti: Optional[str]) -> list[str]:
-    """The devices a GenTL producer enumerates, as 'vendor model (serial)' in device-index order."""
+    """The devices a GenTL producer enumerates, as 'model (serial), vendor' in device-index order."""
     try:
         from harvesters.core import Harvester
     except ImportError:
@@ -90,7 +90,7 @@ def list_genicam_devices(cti: Optional[str]) -> list[str]:
     try:
         harvester.add_file(str(find_cti(cti)))
         harvester.update()
-        return [f"{info.vendor} {info.model} ({info.serial_number})" for info in harvester.device_info_list]
+        return [f"{info.model} ({info.serial_number}), {info.vendor}" for info in harvester.device_info_list]
     except InspectorError:
         raise
     except Exception as exc:

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QDialog, QHBoxLayout, QInputDialog, QLabel, QPushButton, QScrollArea, QVBoxLayout,
+from PySide6.QtWidgets import (QDialog, QHBoxLayout, QInputDialog, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout,
                                QWidget)
 
 from inspector.gui.widgets.heatmap_view import HeatmapView
@@ -101,8 +101,14 @@ class RunPage(QWidget):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(330)
+        scroll.setFixedWidth(320)
         self.side = scroll
+        self.setup_button = QPushButton("Set-up")
+        self.setup_button.setCheckable(True)
+        self.setup_button.setChecked(True)
+        self.setup_button.setToolTip("show or hide the source, outputs, trigger and working point (the engineer's "
+                                     "unlock is there); on a narrow screen they hide while running")
+        self.setup_button.toggled.connect(scroll.setVisible)
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
@@ -119,9 +125,10 @@ class RunPage(QWidget):
         self.state_label = QLabel()
         self.state_label.setWordWrap(True)
         controls = QHBoxLayout()
-        for widget in (self.start_button, self.pause_button, self.stop_button, self.trigger_button):
+        for widget in (self.setup_button, self.start_button, self.pause_button, self.stop_button,
+                       self.trigger_button):
             controls.addWidget(widget)
-        controls.addWidget(self.state_label, 1)
+        controls.addStretch(1)
 
         self.heatmap = HeatmapView()
         self.verdict = VerdictLabel()
@@ -131,6 +138,9 @@ class RunPage(QWidget):
         self.counters = ShiftCounters()
         self.strip = ResultStrip()
         self.chart = ControlChart()
+        self.chart.setMinimumHeight(120)  # the page fits 1024 x 700 without scrolling
+        for view in (self.heatmap, self.chart):  # they take the room left, never ask for more
+            view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         right = QVBoxLayout()
         right.addWidget(self.verdict)
         right.addWidget(self.part_label)
@@ -138,10 +148,11 @@ class RunPage(QWidget):
         right.addWidget(self.strip)
         right.addWidget(self.chart, 1)
         display = QHBoxLayout()
-        display.addWidget(self.heatmap, 1)
-        display.addLayout(right, 1)
+        display.addWidget(self.heatmap, 5)
+        display.addLayout(right, 4)
         main = QVBoxLayout()
         main.addLayout(controls)
+        main.addWidget(self.state_label)
         main.addLayout(display, 1)
         layout = QHBoxLayout(self)
         layout.addWidget(scroll)
@@ -227,6 +238,8 @@ class RunPage(QWidget):
         self.task.finished.connect(self._on_finished)
         self.setup_panel.setEnabled(False)
         self.task.start()
+        if self.width() < 1200:  # a narrow line screen: the part and its verdict get the room while running
+            self.setup_button.setChecked(False)
         self._refresh_buttons()
         self._refresh_lock()
         return True
@@ -294,6 +307,7 @@ class RunPage(QWidget):
         self.loop = None
         self.engineer = None  # an unlock lasts one run
         self.setup_panel.setEnabled(True)
+        self.setup_button.setChecked(True)
         self._refresh_buttons()
         self._refresh_lock()
 
@@ -403,7 +417,8 @@ class RunPage(QWidget):
             self.states_seen.append(state)
         text = state + (f": {reason}" if reason else "")
         colour = {"RUNNING": "#1e8e3e", "PAUSED": "#f9ab00", "ALARM": "#d93025"}.get(state, "#3c4043")
-        self.state_label.setText(text + (f"   operator: {self.operator}" if self.operator else ""))
+        self.state_label.setText(text + (f"   ({self.operator})" if self.operator else ""))
+        self.state_label.setToolTip(f"operator on shift: {self.operator}" if self.operator else "")
         self.state_label.setStyleSheet(f"QLabel {{ font-size: 22px; font-weight: bold; color: {colour}; }}")
         self._refresh_buttons()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit,
                                QPushButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
@@ -148,6 +149,7 @@ class RunSetupPanel(QWidget):
         self.device_error = "" if names else "the producer lists no device"
         for index, name in enumerate(names):
             self.device.addItem(name, index)
+            self.device.setItemData(index, name, Qt.ItemDataRole.ToolTipRole)
         return names
 
     def set_source_kind(self, kind: str) -> None:
@@ -196,6 +198,8 @@ class RunSetupPanel(QWidget):
         on = self.opcua_on.isChecked()
         self.opcua_endpoint.setText(f"opc.tcp://{self.opcua_host.text().strip() or '0.0.0.0'}:"
                                     f"{self.opcua_port.value()}/inspector/" if on else "off")
+        self.opcua_endpoint.setCursorPosition(0)  # the start of the URL, if it does not fit
+        self.opcua_endpoint.setToolTip(self.opcua_endpoint.text())
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Hot folder")

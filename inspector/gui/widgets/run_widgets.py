@@ -21,7 +21,7 @@ class VerdictLabel(QLabel):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__("—", parent)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(96)
         self.verdict = ""
         self.set_verdict("")
 
@@ -99,8 +99,9 @@ class ResultStrip(QWidget):
         self.tiles = []
         for _ in range(size):
             tile = QLabel("")
-            tile.setFixedSize(26, 26)
-            row.addWidget(tile)
+            tile.setMinimumSize(8, 22)  # tiles shrink on a narrow screen instead of widening the page
+            tile.setMaximumSize(26, 26)
+            row.addWidget(tile, 1)
             self.tiles.append(tile)
         row.addStretch(1)
         self._refresh()
