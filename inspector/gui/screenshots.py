@@ -42,7 +42,8 @@ def run_genicam(out: Path, width: int, height: int, parts: int = 12) -> Path:
     from inspector.gui.app import ensure_application
 
     app = ensure_application([])
-    from inspector.cli.main import main as cli
+    import subprocess
+
     from inspector.gui.main_window import MainWindow
     from inspector.gui.widgets.run_setup import GENICAM
     from inspector.pipeline import InspectionModel
@@ -60,7 +61,8 @@ def run_genicam(out: Path, width: int, height: int, parts: int = 12) -> Path:
     camera.close()
     shutil.rmtree(train / "done", ignore_errors=True)
     shutil.rmtree(train / "error", ignore_errors=True)
-    assert cli(["fit", str(train.parents[1]), "--out", str(scratch / "model"), "--detector", "padim", "--quiet"]) == 0
+    subprocess.run([sys.executable, "-m", "inspector", "fit", str(train.parents[1]), "--out", str(scratch / "model"),
+                    "--detector", "padim", "--quiet"], check=True)  # the CLI's fit, in its own process (gui !-> cli)
     model = InspectionModel.load(scratch / "model")
     window = MainWindow()
     window.resize(width, height)
