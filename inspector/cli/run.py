@@ -23,6 +23,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     run.add_argument("--source", required=True, help="hotfolder:DIR | genicam[:CTI] | camera:N")
     run.add_argument("--output", action="append", default=[], help="mqtt://HOST:PORT[/prefix] or opcua://HOST:PORT "
                      "(repeatable)")
+    run.add_argument("--device", type=int, default=0, help="GenICam device index on the producer (default 0)")
     run.add_argument("--operator", required=True, help="operator name recorded with every part")
     run.add_argument("--model", default=None, help="model folder to use instead of the class's current model")
     run.add_argument("--trigger", choices=["free", "plc"], default="free",
@@ -59,22 +60,11 @@ def parse_output(spec: str) -> tuple[str, str, int, str]:
     return url.scheme, url.hostname, port, url.path.strip("/") or "inspector"
 
 
-def open_source(spec: str, spool_dir: Path):
-    """The part source named by --source; camera frames are spooled as PNG files under `spool_dir`."""
-    kind, _, value = spec.partition(":")
-    if kind == "hotfolder" and value:
-        from inspector.station.hotfolder import HotFolder
+def open_source(spec: str, spool_dir: Path, device_index: int = 0):
+    """The part source named by --source (see inspector.station.sources, shared with the app)."""
+    from inspector.station.sources import open_source as _open
 
-        return HotFolder(value)
-    if kind == "genicam":
-        from inspector.station.frame_sources import GenicamSource
-
-        return GenicamSource(value or None, spool_dir)
-    if kind == "camera" and value.isdigit():
-        from inspector.station.frame_sources import CameraSource
-
-        return CameraSource(int(value), spool_dir)
-    raise InspectorError(f"bad --source '{spec}': use hotfolder:DIR, genicam[:CTI] or camera:N")
+    return _open(spec, spool_dir, device_index)
 
 
 class StatusLine:
@@ -117,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                                       part.review_threshold)
     station_dir = project.root / ".station"
     station_dir.mkdir(exist_ok=True)
-    source = open_source(args.source, station_dir / "frames")
+    source = open_source(args.source, station_dir / "frames", args.device)
     outbox = Outbox(station_dir / "outbox.sqlite")
     line = StatusLine()
     mqtt_outputs, opcua_outputs = [], []
@@ -142,7 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             server.publish_status(status)
 
     loop = RunLoop(source, model.predict, project.log, outbox, args.class_name, model.model_id,
-                   model.threshold.fail, args.operator, topic_prefix=f"{prefix}/parts", on_status=on_status)
+                   model.threshold.fail, args.operator, topic_prefix=f"{prefix}/parts", on_status=on_status,
+                   review_threshold=model.threshold.review)
     for server in opcua_outputs:
         if args.trigger == "plc":
             server.on_trigger = loop.judge_one

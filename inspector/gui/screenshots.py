@@ -29,6 +29,71 @@ def _wait(app, condition: Callable[[], bool], timeout: float, what: str) -> None
         app.processEvents()
 
 
+def run_genicam(out: Path, width: int, height: int, parts: int = 12) -> Path:
+    """The Run page streaming from the genicam wheel's virtual camera (viky.cti) -> out/7-run-genicam.png.
+
+    A PaDiM model is fitted on 60 frames (3 s) of the same virtual camera first, so the verdicts and
+    heatmaps are those of a real model on the frames being streamed.
+        xvfb-run -a python -m inspector.gui.screenshots docs/screenshots/1440x900 --only run-genicam
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="inspector-genicam-shot-"))
+    os.environ["INSPECTOR_CONFIG_DIR"] = str(scratch / "config")
+    os.environ.setdefault("INSPECTOR_NO_CAMERA_PROBE", "1")
+    from inspector.gui.app import ensure_application
+
+    app = ensure_application([])
+    import subprocess
+
+    from inspector.gui.main_window import MainWindow
+    from inspector.gui.widgets.run_setup import GENICAM
+    from inspector.pipeline import InspectionModel
+    from inspector.station.frame_sources import GenicamSource, bundled_producer
+    from inspector.store.log import InspectionLog
+
+    cti = bundled_producer()
+    if cti is None:
+        raise SystemExit("the genicam wheel (viky.cti) is not installed")
+    train = scratch / "viky" / "train" / "good"
+    camera = GenicamSource(str(cti), train, fetch_timeout_s=5)
+    frames = []
+    while len(frames) < 60:  # 3 s of the moving target, so the model has seen where it goes
+        frames.extend(camera.poll())
+    camera.close()
+    shutil.rmtree(train / "done", ignore_errors=True)
+    shutil.rmtree(train / "error", ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "inspector", "fit", str(train.parents[1]), "--out", str(scratch / "model"),
+                    "--detector", "padim", "--quiet"], check=True)  # the CLI's fit, in its own process (gui !-> cli)
+    model = InspectionModel.load(scratch / "model")
+    window = MainWindow()
+    window.resize(width, height)
+    window.show()
+    _wait(app, lambda: not window.ctx.tasks.busy, 60, "start-up")
+    window.create_project(scratch / "project", "Line 3 station")
+    window.session.add_class("viky")
+    run = window.run_page
+    window.tabs.setCurrentWidget(run)
+    log = InspectionLog(scratch / "log.sqlite")
+    run.configure(model, "viky", log, scratch / "station")
+    run.setup_panel.set_source_kind(GENICAM)
+    run.setup_panel.opcua_on.setChecked(True)
+    run.setup_panel.opcua_host.setText("127.0.0.1")
+    run.setup_panel.opcua_port.setValue(48400 + os.getpid() % 1000)
+    run.start(operator="Screenshot operator")
+    _wait(app, lambda: run.results_shown >= parts, 300, "the streamed parts")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "7-run-genicam.png"
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.02)
+    window.grab().save(str(path))
+    print("saved", path, flush=True)
+    run.stop()
+    _wait(app, lambda: run.task is None, 60, "the run to stop")
+    log.close()
+    window.close()
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
@@ -37,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", default="padim")
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--only", choices=["run-genicam"], default=None, help="just this view")
     args = parser.parse_args(argv)
+    if args.only == "run-genicam":
+        run_genicam(args.out, args.width, args.height)
+        return 0
 
     scratch = Path(tempfile.mkdtemp(prefix="inspector-shots-"))
     os.environ["INSPECTOR_CONFIG_DIR"] = str(scratch / "config")

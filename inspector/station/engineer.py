@@ -124,17 +124,24 @@ class StationChanges:
             raise InspectorError("engineer unlock required to change the running line")
         return who
 
-    def set_working_point(self, who: Optional[Engineer], fail: float, predict) -> None:
-        """`predict` judges with the new FAIL threshold (e.g. the same model with its threshold moved)."""
+    def set_working_point(self, who: Optional[Engineer], fail: float, predict,
+                          review: Optional[float] = None) -> None:
+        """`predict` judges with the new thresholds (e.g. the same model with its threshold moved)."""
         who = self._check(who)
-        if not isinstance(fail, (int, float)) or fail != fail or fail in (float("inf"), float("-inf")):
-            raise InspectorError(f"working point must be a finite number, not {fail!r}")
-        self.changes.record(who, self.loop.class_name, "working_point", self.loop.threshold, float(fail))
-        self.loop.swap_model(predict, self.loop.model_id, float(fail))
+        for value in (fail,) + (() if review is None else (review,)):
+            if not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
+                raise InspectorError(f"working point must be a finite number, not {value!r}")
+        if review is not None and review > fail:
+            raise InspectorError(f"REVIEW ({review:g}) must not be above FAIL ({fail:g})")
+        self.changes.record(who, self.loop.class_name, "working_point",
+                            {"fail": self.loop.threshold, "review": self.loop.review_threshold},
+                            {"fail": float(fail), "review": None if review is None else float(review)})
+        self.loop.swap_model(predict, self.loop.model_id, float(fail), None if review is None else float(review))
 
-    def set_model(self, who: Optional[Engineer], predict, model_id: str, threshold: Optional[float]) -> None:
+    def set_model(self, who: Optional[Engineer], predict, model_id: str, threshold: Optional[float],
+                  review: Optional[float] = None) -> None:
         who = self._check(who)
         self.changes.record(who, self.loop.class_name, "model",
                             {"model_id": self.loop.model_id, "threshold": self.loop.threshold},
                             {"model_id": model_id, "threshold": threshold})
-        self.loop.swap_model(predict, model_id, threshold)
+        self.loop.swap_model(predict, model_id, threshold, review)

@@ -49,8 +49,11 @@ class _SpooledSource:
         save_image(path, image)
         return Part(part_id=part_id, path=path)
 
-    def finish(self, part: Part, ok: bool = True) -> Path:
-        return self._folder.finish(part, ok)
+    def destination(self, part: Part, ok: bool = True) -> Path:
+        return self._folder.destination(part, ok)
+
+    def finish(self, part: Part, ok: bool = True, target: Optional[Path] = None) -> Path:
+        return self._folder.finish(part, ok, target)
 
 
 def find_cti(cti: Optional[str]) -> Path:
@@ -65,6 +68,35 @@ def find_cti(cti: Optional[str]) -> Path:
         if found:
             return Path(found[0])
     raise InspectorError("no GenTL producer: use --source genicam:/path/to/producer.cti or set GENICAM_GENTL64_PATH")
+
+
+def bundled_producer() -> Optional[Path]:
+    """The software GenTL producer shipped in the `genicam` wheel (viky.cti: virtual cameras), if installed."""
+    try:
+        import genicam
+    except ImportError:
+        return None
+    path = Path(genicam.__file__).parent / "viky.cti"
+    return path if path.is_file() else None
+
+
+def list_genicam_devices(cti: Optional[str]) -> list[str]:
+    """The devices a GenTL producer enumerates, as 'model (serial), vendor' in device-index order."""
+    try:
+        from harvesters.core import Harvester
+    except ImportError:
+        raise InspectorError("GenICam needs the 'camera' extra: pip install 'inspector[camera]'") from None
+    harvester = Harvester()
+    try:
+        harvester.add_file(str(find_cti(cti)))
+        harvester.update()
+        return [f"{info.model} ({info.serial_number}), {info.vendor}" for info in harvester.device_info_list]
+    except InspectorError:
+        raise
+    except Exception as exc:
+        raise InspectorError(f"cannot list GenICam devices: {exc}") from exc
+    finally:
+        harvester.reset()
 
 
 class GenicamSource(_SpooledSource):

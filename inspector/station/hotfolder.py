@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from inspector.types import InspectorError
 
@@ -70,12 +70,17 @@ class HotFolder:
             if not batch:
                 time.sleep(idle_sleep_s)
 
-    def finish(self, part: Part, ok: bool = True) -> Path:
-        """Move a judged part out of the watched folder (to done/ or error/)."""
+    def destination(self, part: Part, ok: bool = True) -> Path:
+        """Where `finish` will move the part (done/ or error/, never over an earlier file)."""
         target_dir = self.done_dir if ok else self.error_dir
         target = target_dir / part.path.name
         if target.exists():
             target = target_dir / f"{part.path.stem}-{time.time_ns()}{part.path.suffix}"
+        return target
+
+    def finish(self, part: Part, ok: bool = True, target: Optional[Path] = None) -> Path:
+        """Move a judged part out of the watched folder (to done/ or error/, or `target` from `destination`)."""
+        target = target or self.destination(part, ok)
         os.replace(part.path, target)
         self._seen.pop(part.path, None)
         return target

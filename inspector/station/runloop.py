@@ -43,9 +43,11 @@ class RunLoop:
     def __init__(self, source: HotFolder, predict: Predictor, log: InspectionLog, outbox: Outbox,
                  class_name: str, model_id: str, threshold: Optional[float], operator: str,
                  topic_prefix: str = "inspector/parts",
-                 on_status: Optional[Callable[[StationStatus], None]] = None) -> None:
+                 on_status: Optional[Callable[[StationStatus], None]] = None,
+                 review_threshold: Optional[float] = None) -> None:
         self.source, self.predict, self.log, self.outbox = source, predict, log, outbox
         self.class_name, self.model_id, self.threshold = class_name, model_id, threshold
+        self.review_threshold = review_threshold
         self.topic_prefix = topic_prefix
         self.status = StationStatus(operator=operator)
         self.cancel = CancelToken()
@@ -55,6 +57,9 @@ class RunLoop:
         self._retry_s, self._source_lost = self.retry_initial_s, False
         self._model_lock = threading.Lock()
         self._pending: list = []  # parts polled but not yet judged in trigger mode
+        self._judge_lock = threading.Lock()  # one triggered part at a time (PLC and software triggers)
+        self._soft_triggers = 0  # software triggers (key or button) not yet served
+        self._trigger_guard = threading.Lock()
         # Called after each part is recorded with its message and full result (image and map for a display),
         # e.g. the OPC UA server's last-result nodes or the app's run page.
         self.on_result: Optional[Callable[[dict, InspectionResult], None]] = None
@@ -114,10 +119,12 @@ class RunLoop:
             self._set(STOPPED)
         return self.status
 
-    def swap_model(self, predict: Predictor, model_id: str, threshold: Optional[float]) -> None:
+    def swap_model(self, predict: Predictor, model_id: str, threshold: Optional[float],
+                   review_threshold: Optional[float] = None) -> None:
         """Change model and/or working point between parts (see engineer.StationChanges: unlocked, logged)."""
         with self._model_lock:
             self.predict, self.model_id, self.threshold = predict, model_id, threshold
+            self.review_threshold = review_threshold
 
     def _poll_source(self) -> Optional[list]:
         """The source's new parts; on SourceLost: ALARM, wait (growing back-off), reconnect, None."""
@@ -139,24 +146,39 @@ class RunLoop:
             self.status.counters["reconnects"] += 1
         return parts
 
-    def serve_triggers(self) -> StationStatus:
-        """Trigger mode: parts are judged by `judge_one` (called per PLC trigger) until stopped."""
+    def request_trigger(self) -> None:
+        """A software trigger (key or button): `serve_triggers` judges the next part, once per request."""
+        with self._trigger_guard:
+            self._soft_triggers += 1
+
+    def serve_triggers(self, poll_s: float = 0.02) -> StationStatus:
+        """Trigger mode: one part per trigger (PLC via `judge_one`, software via `request_trigger`) until stopped."""
         self._set(WAITING)
-        while not self.cancel.wait(0.1):
-            pass
+        while not self.cancel.wait(poll_s):
+            with self._trigger_guard:
+                wanted = self._soft_triggers > 0
+                self._soft_triggers = max(0, self._soft_triggers - 1)
+            if wanted:
+                self.judge_one()
         if self.status.state != ALARM:
             self._set(STOPPED)
         return self.status
 
     def judge_one(self, timeout_s: float = 5.0) -> dict:
         """Trigger mode (PLC handshake): judge the next part to arrive; an ERROR payload if none comes."""
+        with self._judge_lock:
+            return self._judge_next(timeout_s)
+
+    def _judge_next(self, timeout_s: float) -> dict:
         deadline = time.monotonic() + timeout_s
         while not self._pending and time.monotonic() < deadline and not self.cancel.cancelled:
-            self._pending.extend(self.source.poll())
+            parts = self._poll_source()  # a lost camera: ALARM, back-off, reconnect, as in free run
+            self._pending.extend(parts or [])
             if not self._pending:
                 time.sleep(0.02)
         if not self._pending:
-            return {"part_id": "", "verdict": "ERROR", "score": None, "error": "no part arrived", "time": time.time()}
+            reason = self.status.reason if self.status.state == ALARM else "no part arrived"
+            return {"part_id": "", "verdict": "ERROR", "score": None, "error": reason, "time": time.time()}
         part = self._pending.pop(0)
         self._set(RUNNING)
         try:
@@ -173,14 +195,21 @@ class RunLoop:
     def _record(self, part, result: InspectionResult) -> dict:
         """Log (ERROR rows too, with their reason), queue for publishing, then move the file out:
         a restart never judges twice."""
+        ok = result.verdict != "ERROR"
+        image_path = self.source.destination(part, ok) if hasattr(self.source, "destination") else part.path
+        note = "; ".join(text for text in (result.error, f"operator: {self.status.operator}") if text)
         row_id = self.log.record(None, self.class_name, self.model_id, result.score, self.threshold,
-                                 result.verdict, str(part.path), note=result.error)
+                                 result.verdict, str(image_path), review_threshold=self.review_threshold, note=note)
         payload = {"part_id": part.part_id, "verdict": result.verdict, "score": result.score,
-                   "threshold": self.threshold, "class": self.class_name, "model_id": self.model_id,
+                   "threshold": self.threshold, "review_threshold": self.review_threshold,
+                   "class": self.class_name, "model_id": self.model_id,
                    "operator": self.status.operator, "log_id": row_id, "error": result.error,
-                   "time": time.time()}
+                   "image_path": str(image_path), "time": time.time()}
         self.outbox.put(f"{self.topic_prefix}/{self.class_name}", json.dumps(payload))
-        self.source.finish(part, ok=result.verdict != "ERROR")
+        if hasattr(self.source, "destination"):
+            self.source.finish(part, ok=ok, target=image_path)
+        else:
+            self.source.finish(part, ok=ok)
         self.status.counters[result.verdict] += 1
         self.status.counters["total"] += 1
         if self.on_result is not None:

@@ -68,12 +68,14 @@ def test_changes_need_unlock_are_logged_with_who_and_when_and_apply(tmp_path):
     changes.set_working_point(eve, 50.0, _predict_at(50.0))
     with pytest.raises(InspectorError, match="finite"):
         changes.set_working_point(eve, float("nan"), _predict_at(0))
+    with pytest.raises(InspectorError, match="above FAIL"):
+        changes.set_working_point(eve, 50.0, _predict_at(50.0), review=60.0)
     Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(hot / "b.png")
     loop.run(max_parts=1)
     changes.set_model(eve, _predict_at(200.0), "m2", 200.0)
     rows = changes.changes.rows()
     assert [(r["who"], r["what"], r["old"], r["new"]) for r in rows] == [
-        ("eve", "working_point", 128.0, 50.0),
+        ("eve", "working_point", {"fail": 128.0, "review": None}, {"fail": 50.0, "review": None}),
         ("eve", "model", {"model_id": "m1", "threshold": 50.0}, {"model_id": "m2", "threshold": 200.0})]
     assert all(r["time"] >= eve.unlocked_at for r in rows)
     judged = sorted(log.query(), key=lambda row: row["id"])

@@ -21,16 +21,28 @@ class VerdictLabel(QLabel):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__("—", parent)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumHeight(140)
+        self.setMinimumHeight(96)
         self.verdict = ""
         self.set_verdict("")
 
     def set_verdict(self, verdict: str) -> None:
         self.verdict = verdict
         self.setText(verdict or "—")
-        colour = VERDICT_COLOURS.get(verdict, VERDICT_COLOURS["ERROR"])
-        self.setStyleSheet(f"QLabel {{ background: {colour}; color: white; font-size: 96px; font-weight: bold;"
-                           " border-radius: 8px; }")
+        self._style()
+
+    def font_px(self) -> int:
+        """As large as fits: 96 px on a wide screen, smaller when the page is narrow (never clipped)."""
+        by_width = int(self.width() / 4.6)  # "REVIEW", the widest verdict, is about 4.4 em wide in bold
+        return max(28, min(96, by_width, int(self.height() * 0.7)))
+
+    def _style(self) -> None:
+        colour = VERDICT_COLOURS.get(self.verdict, VERDICT_COLOURS["ERROR"])
+        self.setStyleSheet(f"QLabel {{ background: {colour}; color: white; font-size: {self.font_px()}px;"
+                           " font-weight: bold; border-radius: 8px; }")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._style()
 
 
 class ShiftCounters(QWidget):
@@ -87,8 +99,9 @@ class ResultStrip(QWidget):
         self.tiles = []
         for _ in range(size):
             tile = QLabel("")
-            tile.setFixedSize(26, 26)
-            row.addWidget(tile)
+            tile.setMinimumSize(8, 22)  # tiles shrink on a narrow screen instead of widening the page
+            tile.setMaximumSize(26, 26)
+            row.addWidget(tile, 1)
             self.tiles.append(tile)
         row.addStretch(1)
         self._refresh()
