@@ -66,6 +66,15 @@ def _file_name(where: Path, key: str, value: Any) -> str:
     return value
 
 
+BACKBONE_INPUT = "images: float32 (N, 3, H, W) in [0, 1]"
+HEAD_INPUT = "patches: float32 (M, D), standardised patch features"
+
+
+def graph_outputs(key: str, layers: list[int]) -> list[str]:
+    """The output names a graph of `layers` has: `stage{i}` per stage, or SimpleNet's `logits`."""
+    return [f"stage{layer}" for layer in layers] if key == "backbone_graph" else ["logits"]
+
+
 def _check_graph(where: Path, key: str, graph: Any, default_file: str) -> dict:
     g = _keys(where, key, graph, GRAPH_KEYS)
     _file_name(where, f"{key}.file", g["file"])
@@ -77,11 +86,11 @@ def _check_graph(where: Path, key: str, graph: Any, default_file: str) -> dict:
     if not (isinstance(layers, list) and layers and all(is_count(v) and v <= MAX_STAGE for v in layers)
             and layers == sorted(set(layers))):
         raise _fail(where, f"{key}.layers", layers, "a sorted list of backbone stages")
-    outputs = g["outputs"]
-    if not (isinstance(outputs, list) and all(isinstance(v, str) for v in outputs)):
-        raise _fail(where, f"{key}.outputs", outputs, "a list of names")
-    if not isinstance(g["input"], str):
-        raise _fail(where, f"{key}.input", g["input"], "a string")
+    if g["outputs"] != graph_outputs(key, layers):
+        raise _fail(where, f"{key}.outputs", g["outputs"], f"{graph_outputs(key, layers)}")
+    wanted = BACKBONE_INPUT if key == "backbone_graph" else HEAD_INPUT
+    if g["input"] != wanted:
+        raise _fail(where, f"{key}.input", g["input"], f"'{wanted}'")
     return g
 
 

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from inspector.export_manifest import (
     BACKBONE_FILE,
+    BACKBONE_INPUT,
     HEAD_FILE,
+    HEAD_INPUT,
     MODEL_FOLDER,
     is_export,
     read_graph,
@@ -73,11 +75,11 @@ def export_model(model_dir: str | Path, out: str | Path) -> Path:
         write_manifest(staging, {  # written last: lists every file above with its size and SHA-256
             "model_id": model.model_id, "detector": model.detector.name,
             "features": config.to_json(), "weights_sha256": weights_sha256(weights),
-            "backbone_graph": _graph_entry(graph, BACKBONE_FILE, layers, "images: float32 (N, 3, H, W) in [0, 1]",
+            "backbone_graph": _graph_entry(graph, BACKBONE_FILE, layers, BACKBONE_INPUT,
                                            [f"stage{layer}" for layer in layers]),
             "head_graph": None if head is None else _graph_entry(
                 head, HEAD_FILE, sorted({int(v) for v in model.detector.layers}),
-                "patches: float32 (M, D), standardised patch features", ["logits"]),
+                HEAD_INPUT, ["logits"]),
         })
     return out
 
@@ -88,7 +90,10 @@ def load_export(folder: str | Path):
     from inspector.pipeline import InspectionModel
 
     folder = Path(folder)
+    from inspector.export_runtime import read_exported_model_json
+
     manifest = read_manifest(folder)  # every file's size and SHA-256, keys and types
+    read_exported_model_json(folder, manifest)  # the inner model is the one the manifest describes
     graph = read_graph(folder, manifest, "backbone_graph")
     model = InspectionModel.load(folder / MODEL_FOLDER)
     layers = manifest["backbone_graph"]["layers"]

@@ -74,8 +74,11 @@ def _count(where: Path, key: str, value: Any, low: int = 1, high: int = MAX_NEIG
     return int(value)
 
 
-def _read_model(model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The inner model.json, checked without the torch-side registries (format 2 models only)."""
+def read_exported_model_json(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The inner model.json, verified (its own manifest) and matched against manifest.json, without torch."""
+    from inspector.features.preprocess import check_preprocessing
+
+    model_dir = folder / MODEL_FOLDER
     where = model_dir / MODEL_FILE
     meta = read_json_bounded(where)
     if not isinstance(meta, dict) or meta.get("format") != "inspector-model" or meta.get("version") != 2:
@@ -97,6 +100,8 @@ def _read_model(model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     weights = info.get("weights_sha256")
     if not (isinstance(weights, str) and SHA256_HEX.match(weights)) or weights != manifest["weights_sha256"]:
         raise InspectorError(f"{where}: the backbone fingerprint is missing or is not the exported graph's.")
+    if check_preprocessing(features["preprocessing"]) != check_preprocessing(settings.get("preprocessing")):
+        raise InspectorError(f"{folder}: the preprocessing in manifest.json is not the model's.")
     return meta
 
 
@@ -192,10 +197,8 @@ class ExportedModel:
             raise InspectorError(f"{folder}: a {name} export needs torch to score; inspect it with the full Inspector "
                                  f"(torch-free scoring covers {', '.join(TORCH_FREE_DETECTORS)}).")
         model_dir = folder / MODEL_FOLDER
-        meta = _read_model(model_dir, manifest)
+        meta = read_exported_model_json(folder, manifest)
         record = check_preprocessing(manifest["features"]["preprocessing"])
-        if record != check_preprocessing(meta["settings"].get("preprocessing")):
-            raise InspectorError(f"{folder}: the preprocessing in manifest.json is not the model's.")
         input_shape = input_geometry(record, int(manifest["features"]["image_size"]))
         layers = manifest["backbone_graph"]["layers"]
         params, state, arrays = _read_detector(model_dir / "detector", name, layers)
