@@ -57,9 +57,10 @@ def session_options():
 
     All graph optimisations (constant folding, Conv+BN+activation fusion, NCHWc layout on x86),
     one intra-op thread per physical core, sequential execution (the graph is a chain), the memory
-    arena and pattern planner on. Worker threads do not spin between ops (`allow_spinning` 0): on a
-    small CPU shared with the GUI, a camera and other processes, spinning threads steal the cores
-    the next op needs (INSPECTOR_ONNX_SPIN=1 turns it back on for a dedicated machine).
+    arena and pattern planner on. Worker threads spin between ops (ONNX Runtime's default): on a
+    quiet machine that is 5-15 % faster than sleeping (docs/benchmarks/runtime.txt); on a CPU
+    crowded by other processes, INSPECTOR_ONNX_SPIN=0 makes them sleep, which degrades far less.
+    Feeding a batch in smaller chunks was measured slower at every size, so batches go whole.
     """
     import onnxruntime as ort
 
@@ -70,7 +71,7 @@ def session_options():
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_cpu_mem_arena = True
     options.enable_mem_pattern = True
-    spin = "1" if os.environ.get("INSPECTOR_ONNX_SPIN", "") in ("1", "true", "yes") else "0"
+    spin = "0" if os.environ.get("INSPECTOR_ONNX_SPIN", "") in ("0", "false", "no") else "1"
     options.add_session_config_entry("session.intra_op.allow_spinning", spin)
     return options
 OPSET = 17
