@@ -42,6 +42,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def timed(run, batch: np.ndarray) -> float:
+    time.sleep(0.1)  # let the other runtime's worker threads stop spinning: they must not slow this one
     start = time.perf_counter()
     run(batch)
     return time.perf_counter() - start
@@ -67,7 +68,8 @@ def main() -> int:
     print(f"backbone {args.backbone}, stages {layers}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; glibc malloc tuned: {'yes' if tuned else 'no'}")
     print(f"torch {torch.__version__} eager ({torch.get_num_threads()} threads) vs onnxruntime "
-          f"{onnxruntime.__version__} CPUExecutionProvider ({ONNX_THREADS} intra-op threads); "
+          f"{onnxruntime.__version__} CPUExecutionProvider ({ONNX_THREADS} intra-op threads, spinning {'off' if os.environ.get('INSPECTOR_ONNX_SPIN') in ('0', 'false', 'no') else 'on'}, "
+          f"ORT_ENABLE_ALL); "
           f"median of {args.rounds} alternating rounds")
     rng = np.random.default_rng(0)
     cells = []

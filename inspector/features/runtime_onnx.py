@@ -26,7 +26,54 @@ from inspector.types import InspectorError
 
 log = logging.getLogger(__name__)
 
-ONNX_THREADS = 2  # intra-op threads of the session; torch's global count is never touched
+def physical_cores() -> int:
+    """CPU cores this process may use, counting each physical core once (hyper-threads do not add speed here)."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 1
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False) or usable
+    except Exception:  # noqa: BLE001 - psutil is optional
+        cores = usable
+    return max(1, min(usable, cores))
+
+
+def session_threads() -> int:
+    """Intra-op threads: `$INSPECTOR_ONNX_THREADS`, else the physical cores (torch's count is never touched)."""
+    try:
+        return max(1, int(os.environ.get("INSPECTOR_ONNX_THREADS", "")))
+    except ValueError:
+        return physical_cores()
+
+
+ONNX_THREADS = session_threads()  # intra-op threads of the session; torch's global count is never touched
+
+
+def session_options():
+    """ONNX Runtime options for the backbone and SimpleNet's head (measured in benchmarks/runtime.py).
+
+    All graph optimisations (constant folding, Conv+BN+activation fusion, NCHWc layout on x86),
+    one intra-op thread per physical core, sequential execution (the graph is a chain), the memory
+    arena and pattern planner on. Worker threads spin between ops (ONNX Runtime's default): on a
+    quiet machine that is 5-15 % faster than sleeping (docs/benchmarks/runtime.txt); on a CPU
+    crowded by other processes, INSPECTOR_ONNX_SPIN=0 makes them sleep, which degrades far less.
+    Feeding a batch in smaller chunks was measured slower at every size, so batches go whole.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = session_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = True
+    options.enable_mem_pattern = True
+    spin = "0" if os.environ.get("INSPECTOR_ONNX_SPIN", "") in ("0", "false", "no") else "1"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    return options
 OPSET = 17
 EXPORT_FORMAT = 1  # bump when the wrapper or export arguments change: old caches then re-export
 
@@ -176,13 +223,12 @@ def cached_stage_graph(model, backbone: str, weights_file: Path, mean, std, laye
 class OnnxStageRunner:
     """Runs one exported stage graph with ONNX Runtime's CPU provider."""
 
-    def __init__(self, graph: bytes, layers: Sequence[int], threads: int = ONNX_THREADS) -> None:
+    def __init__(self, graph: bytes, layers: Sequence[int], threads: Optional[int] = None) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, int(threads))
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = session_options()
+        if threads is not None:
+            options.intra_op_num_threads = max(1, int(threads))
         try:
             self.session = ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:
