@@ -14,7 +14,11 @@ how many other images are augmented with it or in which chunk. So a protocol may
 chunks, or a subset, and get the same copies.
 
 Transformations run in a fixed order: flips, 90° rotation, one affine warp (translate, rotate,
-zoom; borders filled by reflection), then add, then multiply.
+zoom; the uncovered border filled as the policy's `border` says), then add, then multiply.
+
+Seeds: the policy carries its own base seed (`policy.seed`); the `seed` argument of these
+functions (a fold, a replicate, a preview draw) is added to it, so a policy saved with seed 0
+gives the copies it always gave.
 """
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ import numpy as np
 from inspector.augment.policy import AugmentationPolicy
 from inspector.types import InspectorError, Reporter, as_reporter
 
-#: Border filling for translations, rotations and zooms; reflection avoids black wedges that
-#: the detector would otherwise learn as normal.
+#: The default border fill (the policy's `border` chooses): reflection avoids black wedges
+#: that the detector would otherwise learn as normal, but mirrors edges near the border.
 AFFINE_MODE = "reflect"
 MAX_FACTOR = 1000
 
@@ -68,7 +72,7 @@ def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: floa
     if policy.zoom is not None:
         affine["scale"] = (policy.zoom.low, policy.zoom.high)
     if affine:
-        steps.append(iaa.Affine(**affine, order=1, mode=AFFINE_MODE))
+        steps.append(iaa.Affine(**affine, order=1, mode=policy.border, cval=policy.border_value))
     if policy.add is not None:
         steps.append(iaa.Add((policy.add.low, policy.add.high), per_channel=False))
     if policy.multiply is not None:
@@ -114,6 +118,7 @@ def iter_augmented_copies(images: Sequence[np.ndarray], policy: AugmentationPoli
     positions = list(range(len(images))) if indices is None else [int(i) for i in indices]
     if len(positions) != len(images):
         raise ValueError(f"{len(images)} images but {len(positions)} indices")
+    seed = int(seed) + policy.seed
     augmenter = build_augmenter(policy, seed)
     total = len(images)
     reporter.report("augment", 0, total, f"Augmenting {total} image(s) x{factor}")
@@ -176,6 +181,7 @@ def preview_samples(image: np.ndarray, policy: AugmentationPolicy, count: int = 
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    seed = int(seed) + policy.seed
     augmenter = build_augmenter(policy, seed, pixel_scale=scale)
     augmenter.seed_(_entropy(seed, 0))
     return augmenter(images=[image] * int(count))

@@ -164,3 +164,46 @@ def test_shipped_policy_files_match_the_presets():
     assert {f.stem for f in files} == set(PRESETS)
     for path in files:
         assert load_policy(path) == PRESETS[path.stem], f"{path} is out of date: run export_presets()"
+
+
+# -- schema 2: border fill and seed travel with the policy ---------------------------------------
+def test_version_1_policy_loads_with_defaults_and_keeps_its_fingerprint():
+    """A policy saved by 0.1.0 (no border, no seed) reads as reflect / seed 0 and keys the same caches."""
+    old = {"format": "inspector-augmentation-policy", "version": 1, "name": "bottle", "flip_horizontal": False,
+           "flip_vertical": False, "translate": {"x": 5, "y": 5}, "rotate": [-10.0, 10.0], "rotate90": True,
+           "zoom": None, "add": [-10.0, 10.0], "multiply": [0.9, 1.1]}
+    policy = AugmentationPolicy.from_json(old)
+    assert (policy.border, policy.border_value, policy.seed) == ("reflect", 0, 0)
+    assert policy == PRESETS["bottle"]
+    # The fingerprint 0.1.0 computed: sha256 of the Table 4 knobs only.
+    import hashlib
+
+    knobs = {k: v for k, v in old.items() if k not in ("format", "version", "name")}
+    assert policy.fingerprint() == hashlib.sha256(json.dumps(knobs, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def test_border_and_seed_round_trip_and_change_equality_and_fingerprint(tmp_path):
+    base = PRESETS["object"]
+    edited = replace(base, border="constant", border_value=128, seed=42)
+    data = json.loads(json.dumps(edited.to_json()))
+    assert data["border"] == "constant" and data["border_value"] == 128 and data["seed"] == 42
+    back = AugmentationPolicy.from_json(data)
+    assert back == edited and back != base
+    assert back.fingerprint() != base.fingerprint()
+    assert replace(base, seed=1).fingerprint() != base.fingerprint()
+    assert replace(base, seed=7).same_knobs(base) and not edited.same_knobs(base)
+    save_policy(tmp_path / "p.json", edited)
+    assert load_policy(tmp_path / "p.json") == edited
+    assert "border constant 128" in edited.describe()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"border": "mirror"}, "border must be one of"),
+    ({"border_value": 300}, "border_value"),
+    ({"seed": -1}, "seed"),
+    ({"seed": 1.5}, "seed"),
+])
+def test_bad_border_or_seed_is_refused(change, message):
+    data = {**PRESETS["object"].to_json(), **change}
+    with pytest.raises(InspectorError, match=message):
+        AugmentationPolicy.from_json(data)
