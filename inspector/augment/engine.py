@@ -51,9 +51,12 @@ def parse_factor(value: int | str) -> int:
     return factor
 
 
-def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: float = 1.0) -> iaa.Sequential:
+def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: float = 1.0,
+                    translate_fraction: Optional[tuple[float, float]] = None) -> iaa.Sequential:
     """The imgaug pipeline for `policy`. `pixel_scale` rescales pixel translations (for previews
-    computed on a downscaled image, so that they look like the full-size result)."""
+    computed on a downscaled image, so that they look like the full-size result).
+    `translate_fraction` (x, y) instead draws shifts as fractions of the image size: the draws
+    then do not depend on the size, so a preview made at any resolution shows the same copies."""
     policy.validate()
     steps: list[iaa.Augmenter] = []
     if policy.flip_horizontal:
@@ -63,7 +66,10 @@ def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: floa
     if policy.rotate90:
         steps.append(iaa.Rot90([1, 2, 3], keep_size=True))
     affine: dict = {}
-    if policy.translate is not None and (policy.translate.x or policy.translate.y):
+    if translate_fraction is not None and policy.translate is not None and (policy.translate.x or policy.translate.y):
+        fx, fy = translate_fraction
+        affine["translate_percent"] = {"x": (-fx, fx), "y": (-fy, fy)}
+    elif policy.translate is not None and (policy.translate.x or policy.translate.y):
         tx = int(round(policy.translate.x * pixel_scale))
         ty = int(round(policy.translate.y * pixel_scale))
         affine["translate_px"] = {"x": (-tx, tx), "y": (-ty, ty)}
@@ -170,21 +176,40 @@ def augment_one(image: np.ndarray, policy: AugmentationPolicy, count: int, seed:
 
 
 def preview_samples(image: np.ndarray, policy: AugmentationPolicy, count: int = 12, seed: int = 0,
-                    max_side: int = 256) -> list[np.ndarray]:
+                    max_side: int = 256, full_size: Optional[tuple[int, int]] = None,
+                    indices: Optional[Sequence[int]] = None) -> list[np.ndarray]:
     """`count` augmented samples for a live preview, computed on a copy no larger than `max_side`.
 
-    Translations are scaled with the image, so each sample looks like a shrunk full-size result.
+    Translations are fractions of `image`'s own size (`full_size`, (height, width), when the
+    shifts are meant in the pixels of another size, e.g. the model's working size): each sample
+    looks like a shrunk full-size result. Sample k has its own draw, so `indices` recomputes
+    only some of them and a larger `max_side` gives the same samples in more detail (the
+    bench's zoom).
     """
+    image = preview_base(image, max_side)
+    height, width = image.shape[:2]
+    full_height, full_width = full_size if full_size is not None else (height, width)
+    seed = int(seed) + policy.seed
+    fraction = None
+    if policy.translate is not None:
+        fraction = (policy.translate.x / max(1, full_width), policy.translate.y / max(1, full_height))
+    augmenter = build_augmenter(policy, seed, translate_fraction=fraction)
+    samples = []
+    for index in (range(int(count)) if indices is None else indices):
+        augmenter.seed_(_entropy(seed, 0, int(index)))
+        samples.append(augmenter(image=image))
+    return samples
+
+
+def preview_base(image: np.ndarray, max_side: int) -> np.ndarray:
+    """`image` reduced to at most `max_side` (what `preview_samples` augments; the bench shows it as the original)."""
     image = _check_image(image, 0)
     height, width = image.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    seed = int(seed) + policy.seed
-    augmenter = build_augmenter(policy, seed, pixel_scale=scale)
-    augmenter.seed_(_entropy(seed, 0))
-    return augmenter(images=[image] * int(count))
+    return image
 
 
 def benchmark_preview(image: Optional[np.ndarray] = None, policy: Optional[AugmentationPolicy] = None,

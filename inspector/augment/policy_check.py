@@ -45,6 +45,7 @@ class PolicyCheck:
     factor: int = 0
     good_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     defect_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    model_id: str = ""  # which model scored them (a result is stale once another model is active)
 
     @property
     def n_scored(self) -> int:

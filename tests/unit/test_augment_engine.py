@@ -246,3 +246,27 @@ def test_policy_seed_is_the_base_of_the_draws():
 
 def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_preview_at_a_larger_size_shows_the_same_copies_in_more_detail():
+    """The bench's zoom recomputes the preview at a larger size: the copies must be the same ones."""
+    yy, xx = np.mgrid[:300, :300]
+    image = np.stack([(xx * 0.8) % 256, (yy * 0.6) % 256, ((xx + yy) * 0.4) % 256], axis=-1).astype(np.uint8)
+    policy = replace(PRESETS["hazelnut"], seed=4)
+    small = preview_samples(image, policy, 6, 0, max_side=64)
+    large = preview_samples(image, policy, 6, 0, max_side=256)
+    other = preview_samples(image, policy, 6, 1, max_side=64)
+    import cv2
+
+    shrunk = [cv2.resize(c, (64, 64), interpolation=cv2.INTER_AREA) for c in large]
+    same = np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(small, shrunk)])
+    different = np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(other, shrunk)])
+    assert same < 12 and different > 2 * same, (same, different)
+
+
+def test_preview_indices_recompute_only_the_asked_samples():
+    image = _asymmetric(120)
+    policy = PRESETS["hazelnut"]
+    every = preview_samples(image, policy, 8, 3, max_side=100)
+    some = preview_samples(image, policy, 0, 3, max_side=100, indices=[5, 2])
+    assert np.array_equal(some[0], every[5]) and np.array_equal(some[1], every[2])
