@@ -120,9 +120,10 @@ class TranslateKnob(QWidget):
             self.changed.emit()
 
     def _on_spin(self, slider: QSlider, value: int) -> None:
-        if slider.value() != value and value <= slider.maximum():
+        shown = min(value, slider.maximum())  # a typed value beyond the slider parks it at its end
+        if slider.value() != shown:
             slider.blockSignals(True)
-            slider.setValue(value)
+            slider.setValue(shown)
             slider.blockSignals(False)
         if not self._updating:
             self.changed.emit()
