@@ -19,7 +19,7 @@ def _page(window, qtbot):
 def test_clicking_a_tile_shows_it_enlarged_beside_the_original(project_window, qtbot):
     page = _page(project_window, qtbot)
     grid = page.grid
-    assert grid.shown == 11  # cell 0 is the original
+    assert grid.shown == 12 and len(page.preview._copies) == 11  # cell 0 is the original
     cells = grid.cells()
     assert cells[0].width() >= 100
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=cells[3].center())

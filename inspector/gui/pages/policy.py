@@ -14,7 +14,7 @@ from typing import Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPushButton,
-                               QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from inspector.augment.policy import PRESETS, AugmentationPolicy
 from inspector.gui.context import AppContext
@@ -38,6 +38,7 @@ class PolicyPage(QWidget):
         self.preset = QComboBox()
         self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.preset.setMinimumContentsLength(14)
+        self.preset.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.preset.setToolTip("Start from a preset: the generic ones, the per-category MVTec policies of Gutierrez "
                                "et al. 2021 (Table 4), or this project's own")
         self.save_preset_button = QPushButton("Save as preset...")
@@ -144,7 +145,7 @@ class PolicyPage(QWidget):
         self.preset.blockSignals(True)
         self.preset.clear()
         self.preset.addItem(CUSTOM, None)
-        for name, data in self._project_presets().items():
+        for name in self._project_presets():
             self.preset.addItem(f"{name} (project)", f"project:{name}")
         for name in GENERIC:
             self.preset.addItem(f"{name} (generic)", f"builtin:{name}")
@@ -345,6 +346,11 @@ class PolicyPage(QWidget):
             self.seed.setValue(self._saved.seed)
             self.seed.blockSignals(False)
             self._on_edited()
+
+    @property
+    def runner(self):
+        """The preview's LatestOnly runner (busy while a preview is computed)."""
+        return self.preview.runner
 
     @property
     def previews_shown(self) -> int:

@@ -80,8 +80,7 @@ class PolicyCheckView(QWidget):
             # Three bars side by side in each bin, so none hides another.
             bar = pg.BarGraphItem(x=edges[:-1] + width * (index + 0.5) / 3, height=counts, width=width / 3,
                                   brush=pg.mkBrush(*color, 200), pen=pg.mkPen(None), name=f"{name} ({len(scores)})")
-            self.plot.addItem(bar)
-            self.legend.addItem(bar, f"{name} ({len(scores)})")
+            self.plot.addItem(bar)  # named: the legend lists it
             self.series[name] = scores
         for name, value, color in (("FAIL", check.fail, FAIL_COLOR), ("REVIEW", check.review, REVIEW_COLOR)):
             if value is None or not math.isfinite(value):

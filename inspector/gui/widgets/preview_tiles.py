@@ -99,8 +99,8 @@ class PreviewGrid(QWidget):
 
     @property
     def shown(self) -> int:
-        """Copies shown (the original not counted)."""
-        return len(self._images)
+        """Tiles shown: the original and its copies."""
+        return len(self._pixmaps)
 
 
 class CompareView(QWidget):
