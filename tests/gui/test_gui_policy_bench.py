@@ -154,3 +154,23 @@ def test_factor_is_shown_with_the_policy_and_a_policy_unused_at_factor_0_says_so
     window.fit_page.aug_factor.setValue(3)
     assert window.session.part.aug_factor == 3 and page.factor.value() == 3
     assert window.fit_page.settings().aug_factor == 3 and window.fit_page.settings().policy is not None
+
+
+def test_every_bench_control_fits_at_1024x700(project_window, qtbot):
+    """0.1.0 clipped the Augment controls at 1024 x 700; now the editor scrolls down, never sideways."""
+    window = project_window
+    window.resize(1024, 700)
+    page = _page(window, qtbot)
+    qtbot.wait(50)
+    assert page.minimumSizeHint().width() <= page.width(), (page.minimumSizeHint(), page.size())
+    content = page.scroll.widget()
+    assert page.scroll.viewport().width() >= content.minimumSizeHint().width()
+    for widget in (page.seed, page.new_seed, page.factor, page.save_button, page.editor.border,
+                   page.editor.ranges["rotate"].high, page.editor.translate.spins["y"]):
+        right = widget.mapTo(content, widget.rect().topRight()).x()
+        assert right <= page.scroll.viewport().width(), widget
+    page.tabs.setCurrentWidget(page.check_panel)
+    qtbot.wait(20)
+    panel = page.check_panel
+    for widget in (panel.run_button, panel.copies, panel.cancel_button):
+        assert widget.mapTo(panel, widget.rect().topRight()).x() <= panel.width(), widget

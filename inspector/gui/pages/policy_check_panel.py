@@ -44,7 +44,7 @@ class PolicyCheckPanel(QWidget):
         super().__init__(parent)
         self.ctx, self.session = ctx, ctx.session
         self._policy, self._factor = policy, factor
-        self.run_button = QPushButton("Check policy with the model")
+        self.run_button = QPushButton("Check with the model")
         self.run_button.setToolTip("Score augmented copies of the training images with the class's active model "
                                    "and show them against the working point")
         self.copies = QSpinBox()
@@ -65,9 +65,10 @@ class PolicyCheckPanel(QWidget):
         row.addWidget(self.run_button)
         row.addWidget(self.copies)
         row.addWidget(self.cancel_button)
-        row.addWidget(self.progress, 1)
+        row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addWidget(self.progress)
         layout.addWidget(self.note)
         layout.addWidget(self.view, 1)
         self.task: Optional[Task] = None

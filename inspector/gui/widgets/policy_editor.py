@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from inspector.augment.policy import BORDER_MODES, AugmentationPolicy, Range, Translate
@@ -139,14 +139,14 @@ class PolicyEditor(QWidget):
         geometric = QGroupBox("Geometry")
         geo_layout = QVBoxLayout(geometric)
         self.flags: dict[str, QCheckBox] = {}
-        flag_row = QHBoxLayout()
-        for knob, (label, tip) in FLAG_KNOBS.items():
+        flag_row = QGridLayout()  # two columns: fits the 1024 x 700 window's narrow editor
+        for index, (knob, (label, tip)) in enumerate(FLAG_KNOBS.items()):
             box = QCheckBox(label)
             box.setToolTip(tip)
             box.toggled.connect(self._emit)
             self.flags[knob] = box
-            flag_row.addWidget(box)
-        flag_row.addStretch(1)
+            flag_row.addWidget(box, index // 2, index % 2)
+        flag_row.setColumnStretch(2, 1)
         geo_layout.addLayout(flag_row)
         self.translate = TranslateKnob()
         self.translate.changed.connect(self._emit)
