@@ -169,6 +169,9 @@ def test_every_bench_control_fits_at_1024x700(project_window, qtbot):
                    page.editor.ranges["rotate"].high, page.editor.translate.spins["y"]):
         right = widget.mapTo(content, widget.rect().topRight()).x()
         assert right <= page.scroll.viewport().width(), widget
+    page.preview.open_copy(0)  # the compare view's controls fit too
+    qtbot.wait(50)
+    assert page.minimumSizeHint().width() <= page.width(), (page.minimumSizeHint(), page.size())
     page.tabs.setCurrentWidget(page.check_panel)
     qtbot.wait(20)
     panel = page.check_panel

@@ -37,7 +37,8 @@ class PreviewPanel(QWidget):
         self.info.setWordWrap(True)
         self.grid = PreviewGrid()
         self.compare = CompareView()
-        self.back = QPushButton("Back to grid")
+        self.back = QPushButton("Grid")
+        self.back.setToolTip("Back to the original and all copies")
         self.previous = QPushButton("<")
         self.previous.setToolTip("Previous copy")
         self.next = QPushButton(">")
@@ -58,7 +59,6 @@ class PreviewPanel(QWidget):
         controls.addWidget(self.copy_label)
         controls.addWidget(self.next)
         controls.addStretch(1)
-        controls.addWidget(QLabel("Zoom:"))
         controls.addWidget(self.zoom)
         compare_layout.addLayout(controls)
         compare_layout.addWidget(self.compare, 1)
@@ -194,7 +194,7 @@ class PreviewPanel(QWidget):
         """Show copy `index` (-1: the original is compared with copy 1) beside the original, enlarged."""
         index = max(0, int(index))
         self.selected = index
-        self.copy_label.setText(f"copy {index + 1} of {self.grid.copies_shown}")
+        self.copy_label.setText(f"{index + 1} / {self.grid.copies_shown}")
         if self._original is not None and index < len(self._copies):
             self.compare.set_pair(self._original, self._copies[index], f"copy {index + 1}")
         self.stack.setCurrentIndex(1)
