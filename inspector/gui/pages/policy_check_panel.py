@@ -91,7 +91,8 @@ class PolicyCheckPanel(QWidget):
                               if not self.session.model_loading else "The model is loading...")
         else:
             self.note.setText(f"Model {model.model_id} ({model.settings.detector}); copies made at its "
-                              f"{model.feature_config.input_shape[0]}x{model.feature_config.input_shape[1]} working size.")
+                              f"{model.feature_config.input_shape[0]}x{model.feature_config.input_shape[1]} working size. "
+                              "The model learned their originals, so gentle copies score below new good parts.")
         self.run_button.setEnabled(model is not None and self.task is None)
 
     def start(self) -> Optional[Task]:
