@@ -14,7 +14,11 @@ how many other images are augmented with it or in which chunk. So a protocol may
 chunks, or a subset, and get the same copies.
 
 Transformations run in a fixed order: flips, 90° rotation, one affine warp (translate, rotate,
-zoom; borders filled by reflection), then add, then multiply.
+zoom; the uncovered border filled as the policy's `border` says), then add, then multiply.
+
+Seeds: the policy carries its own base seed (`policy.seed`); the `seed` argument of these
+functions (a fold, a replicate, a preview draw) is added to it, so a policy saved with seed 0
+gives the copies it always gave.
 """
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ import numpy as np
 from inspector.augment.policy import AugmentationPolicy
 from inspector.types import InspectorError, Reporter, as_reporter
 
-#: Border filling for translations, rotations and zooms; reflection avoids black wedges that
-#: the detector would otherwise learn as normal.
+#: The default border fill (the policy's `border` chooses): reflection avoids black wedges
+#: that the detector would otherwise learn as normal, but mirrors edges near the border.
 AFFINE_MODE = "reflect"
 MAX_FACTOR = 1000
 
@@ -47,9 +51,12 @@ def parse_factor(value: int | str) -> int:
     return factor
 
 
-def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: float = 1.0) -> iaa.Sequential:
+def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: float = 1.0,
+                    translate_fraction: Optional[tuple[float, float]] = None) -> iaa.Sequential:
     """The imgaug pipeline for `policy`. `pixel_scale` rescales pixel translations (for previews
-    computed on a downscaled image, so that they look like the full-size result)."""
+    computed on a downscaled image, so that they look like the full-size result).
+    `translate_fraction` (x, y) instead draws shifts as fractions of the image size: the draws
+    then do not depend on the size, so a preview made at any resolution shows the same copies."""
     policy.validate()
     steps: list[iaa.Augmenter] = []
     if policy.flip_horizontal:
@@ -59,7 +66,10 @@ def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: floa
     if policy.rotate90:
         steps.append(iaa.Rot90([1, 2, 3], keep_size=True))
     affine: dict = {}
-    if policy.translate is not None and (policy.translate.x or policy.translate.y):
+    if translate_fraction is not None and policy.translate is not None and (policy.translate.x or policy.translate.y):
+        fx, fy = translate_fraction
+        affine["translate_percent"] = {"x": (-fx, fx), "y": (-fy, fy)}
+    elif policy.translate is not None and (policy.translate.x or policy.translate.y):
         tx = int(round(policy.translate.x * pixel_scale))
         ty = int(round(policy.translate.y * pixel_scale))
         affine["translate_px"] = {"x": (-tx, tx), "y": (-ty, ty)}
@@ -68,7 +78,7 @@ def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: floa
     if policy.zoom is not None:
         affine["scale"] = (policy.zoom.low, policy.zoom.high)
     if affine:
-        steps.append(iaa.Affine(**affine, order=1, mode=AFFINE_MODE))
+        steps.append(iaa.Affine(**affine, order=1, mode=policy.border, cval=policy.border_value))
     if policy.add is not None:
         steps.append(iaa.Add((policy.add.low, policy.add.high), per_channel=False))
     if policy.multiply is not None:
@@ -114,6 +124,7 @@ def iter_augmented_copies(images: Sequence[np.ndarray], policy: AugmentationPoli
     positions = list(range(len(images))) if indices is None else [int(i) for i in indices]
     if len(positions) != len(images):
         raise ValueError(f"{len(images)} images but {len(positions)} indices")
+    seed = int(seed) + policy.seed
     augmenter = build_augmenter(policy, seed)
     total = len(images)
     reporter.report("augment", 0, total, f"Augmenting {total} image(s) x{factor}")
@@ -165,20 +176,40 @@ def augment_one(image: np.ndarray, policy: AugmentationPolicy, count: int, seed:
 
 
 def preview_samples(image: np.ndarray, policy: AugmentationPolicy, count: int = 12, seed: int = 0,
-                    max_side: int = 256) -> list[np.ndarray]:
+                    max_side: int = 256, full_size: Optional[tuple[int, int]] = None,
+                    indices: Optional[Sequence[int]] = None) -> list[np.ndarray]:
     """`count` augmented samples for a live preview, computed on a copy no larger than `max_side`.
 
-    Translations are scaled with the image, so each sample looks like a shrunk full-size result.
+    Translations are fractions of `image`'s own size (`full_size`, (height, width), when the
+    shifts are meant in the pixels of another size, e.g. the model's working size): each sample
+    looks like a shrunk full-size result. Sample k has its own draw, so `indices` recomputes
+    only some of them and a larger `max_side` gives the same samples in more detail (the
+    bench's zoom).
     """
+    image = preview_base(image, max_side)
+    height, width = image.shape[:2]
+    full_height, full_width = full_size if full_size is not None else (height, width)
+    seed = int(seed) + policy.seed
+    fraction = None
+    if policy.translate is not None:
+        fraction = (policy.translate.x / max(1, full_width), policy.translate.y / max(1, full_height))
+    augmenter = build_augmenter(policy, seed, translate_fraction=fraction)
+    samples = []
+    for index in (range(int(count)) if indices is None else indices):
+        augmenter.seed_(_entropy(seed, 0, int(index)))
+        samples.append(augmenter(image=image))
+    return samples
+
+
+def preview_base(image: np.ndarray, max_side: int) -> np.ndarray:
+    """`image` reduced to at most `max_side` (what `preview_samples` augments; the bench shows it as the original)."""
     image = _check_image(image, 0)
     height, width = image.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    augmenter = build_augmenter(policy, seed, pixel_scale=scale)
-    augmenter.seed_(_entropy(seed, 0))
-    return augmenter(images=[image] * int(count))
+    return image
 
 
 def benchmark_preview(image: Optional[np.ndarray] = None, policy: Optional[AugmentationPolicy] = None,

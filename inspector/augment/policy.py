@@ -15,6 +15,15 @@ add                add one random value in [low, high] to every pixel (brightnes
 multiply           multiply every pixel by one random factor in [low, high] (contrast)
 =================  ==========================================================================
 
+Two settings that are not Table 4 knobs travel with the policy too (schema version 2; a version 1
+file reads with their defaults, which give exactly the copies 0.1.0 made):
+
+- ``border``: how the affine warp fills the pixels it uncovers: ``reflect`` (the default; it
+  mirrors the image, which can put ghost edges such as a second bottle rim near the border),
+  ``constant`` (one grey level, ``border_value``), ``edge`` (repeat the last pixel), ``symmetric``
+  (mirror including the edge pixel) or ``wrap`` (the opposite side), as imgaug's ``Affine`` offers;
+- ``seed``: the base of the random draws, so a saved policy gives the same copies at every fit.
+
 As in seed 000 (section 3.2) every knob that is on is applied to every augmented copy, each copy
 with its own random draw. Flips are the exception: mirroring every copy would only produce a
 mirrored data set, so a flip happens to half of the copies.
@@ -35,7 +44,7 @@ from inspector.store.atomic import read_json, write_json_atomic
 from inspector.types import InspectorError
 
 POLICY_FORMAT = "inspector-augmentation-policy"
-POLICY_SCHEMA_VERSION = 1
+POLICY_SCHEMA_VERSION = 2
 
 _KNOBS = ("flip_horizontal", "flip_vertical", "translate", "rotate", "rotate90", "zoom", "add", "multiply")
 # Allowed bounds per range knob: (smallest low, largest high, unit shown in messages).
@@ -46,6 +55,11 @@ _RANGE_LIMITS: dict[str, tuple[float, float, str]] = {
     "multiply": (0.0, 10.0, "x"),
 }
 _MAX_TRANSLATE = 10_000
+#: Border fills of imgaug's Affine (its `mode`), in the order the GUI offers them.
+BORDER_MODES = ("reflect", "constant", "edge", "symmetric", "wrap")
+DEFAULT_BORDER = "reflect"
+_MAX_SEED = 2**31 - 1
+_EXTRA = ("border", "border_value", "seed")
 
 
 def _number(value: Any, what: str) -> float:
@@ -123,6 +137,12 @@ class AugmentationPolicy:
     zoom: Optional[Range] = None
     add: Optional[Range] = None
     multiply: Optional[Range] = None
+    #: How the affine warp fills uncovered pixels (one of BORDER_MODES).
+    border: str = DEFAULT_BORDER
+    #: Grey level (0-255) of the `constant` border.
+    border_value: int = 0
+    #: Base seed of the random draws (a caller's seed, e.g. a fold or replicate, is added to it).
+    seed: int = 0
     #: A label for people (preset name or file name); not a knob, it changes nothing.
     name: str = field(default="custom", compare=False)
 
@@ -156,6 +176,12 @@ class AugmentationPolicy:
                 raise InspectorError(f"{knob}: low ({low:g}) is greater than high ({high:g}).")
             if low < smallest or high > largest:
                 raise InspectorError(f"{knob} must stay within [{smallest:g}, {largest:g}] {unit}; got [{low:g}, {high:g}].")
+        if self.border not in BORDER_MODES:
+            raise InspectorError(f"border must be one of {', '.join(BORDER_MODES)}; got {self.border!r}.")
+        for attr, largest in (("border_value", 255), ("seed", _MAX_SEED)):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= largest:
+                raise InspectorError(f"{attr} must be a whole number between 0 and {largest}; got {value!r}.")
         return self
 
     # -- views --------------------------------------------------------------------------------
@@ -185,7 +211,21 @@ class AugmentationPolicy:
             parts.append(f"add {self.add}")
         if self.multiply is not None:
             parts.append(f"multiply {self.multiply}")
-        return ", ".join(parts) if parts else "no augmentation"
+        if not parts:
+            return "no augmentation"
+        if self.uses_border:
+            parts.append(f"border {self.border}" + (f" {self.border_value}" if self.border == "constant" else ""))
+        return ", ".join(parts)
+
+    @property
+    def uses_border(self) -> bool:
+        """True when a knob uncovers pixels that the border fill must paint (translate, rotate, zoom)."""
+        shift = self.translate is not None and (self.translate.x or self.translate.y)
+        return bool(shift) or self.rotate is not None or self.zoom is not None
+
+    def same_knobs(self, other: "AugmentationPolicy") -> bool:
+        """Same transformations and border as `other`, whatever the name and seed (preset matching)."""
+        return replace(self, seed=0) == replace(other, seed=0)
 
     # -- JSON -----------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -206,6 +246,9 @@ class AugmentationPolicy:
             "zoom": opt(self.zoom),
             "add": opt(self.add),
             "multiply": opt(self.multiply),
+            "border": self.border,
+            "border_value": self.border_value,
+            "seed": self.seed,
         }
 
     @classmethod
@@ -224,7 +267,7 @@ class AugmentationPolicy:
                 f"This augmentation policy has schema version {version}; this Inspector reads up to "
                 f"version {POLICY_SCHEMA_VERSION}. Update Inspector."
             )
-        unknown = sorted(set(data) - set(_KNOBS) - {"format", "version", "name"})
+        unknown = sorted(set(data) - set(_KNOBS) - set(_EXTRA) - {"format", "version", "name"})
         if unknown:
             raise InspectorError(f"Unknown augmentation setting(s) {unknown}; known: {list(_KNOBS)}.")
         kwargs: dict[str, Any] = {}
@@ -238,13 +281,29 @@ class AugmentationPolicy:
         for knob in _RANGE_LIMITS:
             if data.get(knob) is not None:
                 kwargs[knob] = Range.from_json(data[knob], knob)
+        # Version 1 had none of these: the defaults reproduce its copies.
+        kwargs["border"] = data.get("border", DEFAULT_BORDER)
+        for attr in ("border_value", "seed"):
+            value = data.get(attr, 0)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            kwargs[attr] = value
         name = data.get("name", "custom")
         kwargs["name"] = name if isinstance(name, str) else str(name)
         return cls(**kwargs).validate()
 
     def fingerprint(self) -> str:
-        """Short hash of the knobs (not the name): a cache key for augmented features."""
-        knobs = {k: v for k, v in self.to_json().items() if k in _KNOBS}
+        """Short hash of the knobs, border and seed (not the name): a cache key for augmented features.
+
+        Border and seed enter only when they differ from the defaults, so a version 1 policy keeps
+        the fingerprint it always had.
+        """
+        data = self.to_json()
+        knobs = {k: v for k, v in data.items() if k in _KNOBS}
+        if self.border != DEFAULT_BORDER:
+            knobs["border"], knobs["border_value"] = self.border, self.border_value
+        if self.seed:
+            knobs["seed"] = self.seed
         return hashlib.sha256(json.dumps(knobs, sort_keys=True).encode()).hexdigest()[:12]
 
     def renamed(self, name: str) -> "AugmentationPolicy":

@@ -151,12 +151,21 @@ def main(argv: list[str] | None = None) -> int:
 
     page = window.policy_page
     window.tabs.setCurrentWidget(page)
-    preset = data.name if page.preset.findData(data.name) >= 0 else "object"
+    preset = f"builtin:{data.name}" if page.preset.findData(f"builtin:{data.name}") >= 0 else "builtin:object"
     page.preset.setCurrentIndex(page.preset.findData(preset))
     page._on_preset(0)
-    _wait(app, lambda: page.previews_shown > 0 and not page.runner.busy, 60, "the preview")
+    page.editor.border.setCurrentIndex(page.editor.border.findData("edge"))
+    page.factor.setValue(4)
+    _wait(app, lambda: page.previews_shown > 0 and not page.preview.runner.busy, 60, "the preview")
+    page.save_preset_as(f"{data.name} edge fill")
     page.save()
+    _wait(app, lambda: not page.preview.runner.busy, 60, "the preview")
     shot("2-augment")
+    page.preview.open_copy(4)
+    page.preview.zoom.setCurrentIndex(page.preview.zoom.findData(2.0))
+    _wait(app, lambda: page.preview.zoomed_shown > 0 and not page.preview.zoom_runner.busy, 60, "the zoomed copy")
+    shot("2-augment-zoom")
+    page.preview.close_copy()
 
     fit = window.fit_page
     window.tabs.setCurrentWidget(fit)
@@ -172,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     _wait(app, lambda: fit.task is None, 3600, "the fit")
     print(f"fit took {time.monotonic() - started:.0f} s", flush=True)
     shot("3-fit-done")
+
+    window.tabs.setCurrentWidget(page)
+    page.tabs.setCurrentWidget(page.check_panel)
+    page.check_panel.start()
+    _wait(app, lambda: page.check_panel.task is None, 1800, "the policy check")
+    shot("2-augment-policy-check")
+    page.tabs.setCurrentWidget(page.preview)
 
     review = window.review_page
     window.tabs.setCurrentWidget(review)

@@ -41,6 +41,7 @@ from inspector.store.model_folders import (
     model_dir,
     new_model_id,
 )
+from inspector.store import policy_presets
 from inspector.store.names import check_choice, check_name, safe_folder_name, unique_name
 from inspector.store.records import LABELS, REVIEW_DECISIONS, ROLES, SOURCES, ImageRecord, ModelInfo, PartClass, now_iso
 from inspector.store.repair import LEFTOVER_AGE_S, open_project, same_file
@@ -351,6 +352,34 @@ class Project:
         with self._changing():
             part = self._class(class_name)
             part.policy = None if policy_json is None else json.loads(policy_text(policy_json))
+
+    def set_aug_factor(self, class_name: str, factor: int) -> None:
+        """Copies per training image for the next fit, shown with the policy (0: the policy is unused)."""
+        if isinstance(factor, bool) or int(factor) != factor or int(factor) < 0:
+            raise InspectorError(f"The augmentation factor must be a whole number >= 0, got {factor!r}.")
+        with self._changing():
+            part = self._class(class_name)
+            part.aug_factor = int(factor)
+            if part.fit_settings is not None:
+                part.fit_settings = {**part.fit_settings, "aug_factor": int(factor)}
+
+    def policy_presets(self) -> dict[str, dict]:
+        """The project's named custom presets (name -> policy JSON); damaged files go to `problems`."""
+        found: list[str] = []
+        presets = policy_presets.list_presets(self.root / POLICIES_DIR / policy_presets.PRESETS_SUBDIR, found)
+        self.problems.extend(p for p in found if p not in self.problems)
+        return presets
+
+    def save_policy_preset(self, name: str, policy_json: dict) -> dict:
+        with self._lock:
+            self._check_writable()
+            return policy_presets.save_preset(self.root / POLICIES_DIR / policy_presets.PRESETS_SUBDIR, name,
+                                              policy_json)
+
+    def delete_policy_preset(self, name: str) -> None:
+        with self._lock:
+            self._check_writable()
+            policy_presets.delete_preset(self.root / POLICIES_DIR / policy_presets.PRESETS_SUBDIR, name)
 
     def set_fit_settings(self, class_name: str, settings: Optional[dict], aug_factor: Optional[int] = None) -> None:
         with self._changing():

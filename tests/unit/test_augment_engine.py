@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -175,3 +176,97 @@ def test_preview_is_small_fast_and_scales_translation():
     assert all(np.array_equal(a, b) for a, b in zip(samples, preview_samples(image, PRESETS["hazelnut"], 12, 0, 200)))
     timing = benchmark_preview(image, PRESETS["hazelnut"], repeats=3)
     assert timing["median_ms"] < 500  # ~25 ms here; generous for a loaded CI machine
+
+
+# -- border fill and the policy's seed ----------------------------------------------------------
+def _shift_only(border: str, value: int = 0) -> AugmentationPolicy:
+    return AugmentationPolicy(translate=Translate(12, 0), border=border, border_value=value)
+
+
+def _edge_image() -> np.ndarray:
+    """A bright rim just inside the left border of a mid-grey part (like a bottle's rim near the
+    frame): reflection mirrors the rim into the uncovered strip, a second rim no real part has."""
+    image = np.full((40, 40, 3), 100, dtype=np.uint8)
+    image[:, 8:] = np.linspace(100, 140, 32, dtype=np.uint8)[None, :, None]
+    image[:, 4:8] = 250
+    return image
+
+
+@pytest.mark.parametrize("border", ["reflect", "constant", "edge", "symmetric", "wrap"])
+def test_border_fill_reaches_the_engine(border):
+    image = _edge_image()
+    copies = augmented_copies([image], _shift_only(border, 7), 16, seed=3)
+    # Same seed, same shifts for every border: only the uncovered pixels may differ.
+    reference = augmented_copies([image], _shift_only("reflect"), 16, seed=3)
+    changed = [not np.array_equal(c, r) for c, r in zip(copies, reference)]
+    if border == "reflect":
+        assert not any(changed)
+    else:
+        assert any(changed)
+    if border == "constant":
+        # Each shifted copy has a strip at its left or right edge filled with grey level 7.
+        for copy in copies:
+            if not np.array_equal(copy, image):
+                assert np.all(copy[:, 0] == 7) or np.all(copy[:, -1] == 7)
+
+
+def test_constant_border_paints_the_uncovered_strip_and_reflect_makes_a_ghost_rim():
+    image = _edge_image()
+    policy = AugmentationPolicy(translate=Translate(10, 0), border="constant", border_value=0)
+    for copy in augmented_copies([image], policy, 12, seed=1):
+        shift = _strip_width(copy)
+        if shift > 2:
+            assert np.all(copy[:, : shift - 1] == 0)
+    # Reflect fills the strip with the mirrored bright rim: a second edge that no real part has.
+    ghost = augmented_copies([image], replace(policy, border="reflect"), 12, seed=1)
+    edge = augmented_copies([image], replace(policy, border="edge"), 12, seed=1)
+    rim = int((image[..., 0] >= 240).sum())
+    bright_ghost = [int((c[..., 0] >= 240).sum()) for c in ghost]
+    bright_edge = [int((c[..., 0] >= 240).sum()) for c in edge]
+    assert max(bright_ghost) > 1.5 * rim  # a second rim appeared
+    assert max(bright_edge) <= rim  # edge repeats the grey border pixels: one rim only
+
+
+def _strip_width(copy: np.ndarray) -> int:
+    """Columns from the left that are entirely black (the uncovered strip of a constant-0 border)."""
+    width = 0
+    while width < copy.shape[1] and np.all(copy[:, width] == 0):
+        width += 1
+    return width
+
+
+def test_policy_seed_is_the_base_of_the_draws():
+    image = _asymmetric(32)
+    policy = PRESETS["hazelnut"]
+    seeded = replace(policy, seed=5)
+    assert _same(augmented_copies([image], seeded, 4, seed=0), augmented_copies([image], policy, 4, seed=5))
+    assert not _same(augmented_copies([image], seeded, 4), augmented_copies([image], policy, 4))
+    assert _same(preview_samples(image, seeded, 4), preview_samples(image, policy, 4, seed=5))
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_preview_at_a_larger_size_shows_the_same_copies_in_more_detail():
+    """The bench's zoom recomputes the preview at a larger size: the copies must be the same ones."""
+    yy, xx = np.mgrid[:300, :300]
+    image = np.stack([(xx * 0.8) % 256, (yy * 0.6) % 256, ((xx + yy) * 0.4) % 256], axis=-1).astype(np.uint8)
+    policy = replace(PRESETS["hazelnut"], seed=4)
+    small = preview_samples(image, policy, 6, 0, max_side=64)
+    large = preview_samples(image, policy, 6, 0, max_side=256)
+    other = preview_samples(image, policy, 6, 1, max_side=64)
+    import cv2
+
+    shrunk = [cv2.resize(c, (64, 64), interpolation=cv2.INTER_AREA) for c in large]
+    same = np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(small, shrunk)])
+    different = np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(other, shrunk)])
+    assert same < 12 and different > 2 * same, (same, different)
+
+
+def test_preview_indices_recompute_only_the_asked_samples():
+    image = _asymmetric(120)
+    policy = PRESETS["hazelnut"]
+    every = preview_samples(image, policy, 8, 3, max_side=100)
+    some = preview_samples(image, policy, 0, 3, max_side=100, indices=[5, 2])
+    assert np.array_equal(some[0], every[5]) and np.array_equal(some[1], every[2])

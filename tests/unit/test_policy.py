@@ -164,3 +164,119 @@ def test_shipped_policy_files_match_the_presets():
     assert {f.stem for f in files} == set(PRESETS)
     for path in files:
         assert load_policy(path) == PRESETS[path.stem], f"{path} is out of date: run export_presets()"
+
+
+# -- schema 2: border fill and seed travel with the policy ---------------------------------------
+def test_version_1_policy_loads_with_defaults_and_keeps_its_fingerprint():
+    """A policy saved by 0.1.0 (no border, no seed) reads as reflect / seed 0 and keys the same caches."""
+    old = {"format": "inspector-augmentation-policy", "version": 1, "name": "bottle", "flip_horizontal": False,
+           "flip_vertical": False, "translate": {"x": 5, "y": 5}, "rotate": [-10.0, 10.0], "rotate90": True,
+           "zoom": None, "add": [-10.0, 10.0], "multiply": [0.9, 1.1]}
+    policy = AugmentationPolicy.from_json(old)
+    assert (policy.border, policy.border_value, policy.seed) == ("reflect", 0, 0)
+    assert policy == PRESETS["bottle"]
+    # The fingerprint 0.1.0 computed: sha256 of the Table 4 knobs only.
+    import hashlib
+
+    knobs = {k: v for k, v in old.items() if k not in ("format", "version", "name")}
+    assert policy.fingerprint() == hashlib.sha256(json.dumps(knobs, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def test_border_and_seed_round_trip_and_change_equality_and_fingerprint(tmp_path):
+    base = PRESETS["object"]
+    edited = replace(base, border="constant", border_value=128, seed=42)
+    data = json.loads(json.dumps(edited.to_json()))
+    assert data["border"] == "constant" and data["border_value"] == 128 and data["seed"] == 42
+    back = AugmentationPolicy.from_json(data)
+    assert back == edited and back != base
+    assert back.fingerprint() != base.fingerprint()
+    assert replace(base, seed=1).fingerprint() != base.fingerprint()
+    assert replace(base, seed=7).same_knobs(base) and not edited.same_knobs(base)
+    save_policy(tmp_path / "p.json", edited)
+    assert load_policy(tmp_path / "p.json") == edited
+    assert "border constant 128" in edited.describe()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"border": "mirror"}, "border must be one of"),
+    ({"border_value": 300}, "border_value"),
+    ({"seed": -1}, "seed"),
+    ({"seed": 1.5}, "seed"),
+])
+def test_bad_border_or_seed_is_refused(change, message):
+    data = {**PRESETS["object"].to_json(), **change}
+    with pytest.raises(InspectorError, match=message):
+        AugmentationPolicy.from_json(data)
+
+
+# -- the project keeps the seed, border, factor and named presets -------------------------------
+def _project(tmp_path):
+    from inspector.store.project import Project
+
+    project = Project.create(tmp_path / "proj", "P")
+    project.add_class("bottle")
+    return project
+
+
+def test_seed_border_factor_and_named_presets_survive_reopening_the_project(tmp_path):
+    from inspector.store.project import Project
+
+    project = _project(tmp_path)
+    policy = replace(PRESETS["object"], seed=1234, border="edge", name="rim-safe")
+    project.save_policy("bottle", policy.to_json())
+    project.set_aug_factor("bottle", 8)
+    project.save_policy_preset("Rim safe", replace(policy, border="constant", border_value=90).to_json())
+    project.save_policy_preset("wide shift", replace(policy, translate=Translate(40, 0)).to_json())
+    project.close()
+
+    again = Project.open(tmp_path / "proj")
+    stored = AugmentationPolicy.from_json(again.classes["bottle"].policy)
+    assert stored == policy and stored.seed == 1234 and stored.border == "edge"
+    assert again.classes["bottle"].aug_factor == 8
+    presets = again.policy_presets()
+    assert list(presets) == ["Rim safe", "wide shift"]
+    rim = AugmentationPolicy.from_json(presets["Rim safe"])
+    assert rim.name == "Rim safe" and rim.border == "constant" and rim.border_value == 90 and rim.seed == 1234
+    assert AugmentationPolicy.from_json(presets["wide shift"]).translate == Translate(40, 0)
+    # Case-insensitive names: saving "rim SAFE" replaces the preset, deleting removes it.
+    again.save_policy_preset("rim SAFE", policy.to_json())
+    assert list(again.policy_presets()) == ["rim SAFE", "wide shift"]
+    again.delete_policy_preset("Rim safe")
+    assert list(again.policy_presets()) == ["wide shift"]
+    again.close()
+
+
+def test_preset_names_are_checked_and_damaged_preset_files_are_reported(tmp_path):
+    project = _project(tmp_path)
+    with pytest.raises(InspectorError, match="built-in"):
+        project.save_policy_preset("Metal nut", PRESETS["object"].to_json())
+    with pytest.raises(InspectorError):
+        project.save_policy_preset("   ", PRESETS["object"].to_json())
+    folder = project.root / "policies" / "presets"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "broken.json").write_text("{not json")
+    project.save_policy_preset("good one", PRESETS["object"].to_json())
+    assert list(project.policy_presets()) == ["good one"]
+    assert any("broken.json" in problem for problem in project.problems)
+    with pytest.raises(InspectorError, match="factor"):
+        project.set_aug_factor("bottle", -1)
+    project.close()
+
+
+def test_old_project_policy_without_new_fields_loads_with_defaults(tmp_path):
+    """A 0.1.0 project: policies/<class>.json at version 1 and no presets folder."""
+    from inspector.store.project import Project
+
+    project = _project(tmp_path)
+    folder = project.classes["bottle"].folder
+    project.close()
+    old = {"format": "inspector-augmentation-policy", "version": 1, "name": "custom", "flip_horizontal": True,
+           "flip_vertical": False, "translate": {"x": 3, "y": 4}, "rotate": None, "rotate90": False, "zoom": None,
+           "add": None, "multiply": [0.8, 1.2]}
+    (tmp_path / "proj" / "policies" / f"{folder}.json").write_text(json.dumps(old))
+    again = Project.open(tmp_path / "proj")
+    policy = AugmentationPolicy.from_json(again.classes["bottle"].policy)
+    assert (policy.border, policy.border_value, policy.seed) == ("reflect", 0, 0)
+    assert policy.translate == Translate(3, 4) and policy.multiply == Range(0.8, 1.2)
+    assert again.policy_presets() == {}
+    again.close()

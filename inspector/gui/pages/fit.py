@@ -122,7 +122,7 @@ class FitPage(QWidget):
         layout.addWidget(splitter)
 
         self.device.currentIndexChanged.connect(self._detect_device)
-        self.aug_factor.valueChanged.connect(lambda _v: self._update_notes())
+        self.aug_factor.valueChanged.connect(self._on_aug_factor)
         self.fit_button.clicked.connect(self.start_fit)
         self.progress.cancelRequested.connect(self.cancel_fit)
         self.use_model_button.clicked.connect(self._use_selected_model)
@@ -135,6 +135,7 @@ class FitPage(QWidget):
             signal.connect(self.load_class)
         for signal in (self.session.images_changed, self.session.policy_changed, self.session.review_changed):
             signal.connect(self._update_notes)
+        self.session.policy_changed.connect(self._follow_factor)
         self.session.model_changed.connect(self._fill_models)
         self.session.project_changed.connect(self.clear_fit_result)
         self._detect_device()
@@ -178,8 +179,25 @@ class FitPage(QWidget):
                 self.apply_settings(part.fit_settings)
             except Exception as exc:  # noqa: BLE001
                 self.ctx.messages.warning(f"The saved fit settings of '{part.name}' could not be shown ({exc}).")
+        self._follow_factor()
         self._update_notes()
         self._fill_models()
+
+    def _on_aug_factor(self, value: int) -> None:
+        """One home for the factor: the class (the Augment page shows and edits the same value)."""
+        project, part = self.session.project, self.session.part
+        if project is not None and part is not None and not project.read_only and part.aug_factor != value:
+            try:
+                project.set_aug_factor(part.name, int(value))
+            except Exception as exc:  # noqa: BLE001
+                self.ctx.messages.warning(f"The augmentation factor could not be stored: {exc}")
+            self.session.policy_changed.emit()
+        self._update_notes()
+
+    def _follow_factor(self) -> None:
+        part = self.session.part
+        if part is not None and self.aug_factor.value() != part.aug_factor:
+            self.aug_factor.setValue(int(part.aug_factor))
 
     def _update_notes(self) -> None:
         part = self.session.part

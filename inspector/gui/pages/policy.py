@@ -1,79 +1,30 @@
-"""Augmentation policy (engineer): knobs, presets, seed, and a live 3 x 4 preview.
+"""Augmentation bench (engineer): knobs, presets, seed, factor, a zoomable preview and the policy check.
 
 Every edit submits a preview request to a `LatestOnly` runner: the augmentation runs on a worker
 and only the newest request waits, so dragging a slider never stutters and never queues up.
+The preview's shifts are meant in pixels of the working size the fit uses (the active model's,
+else the Fit settings' short side), as the fit's copies are. The preset box names what the
+knobs are: a built-in or project preset they equal, else "Custom". The factor lives here, next
+to the policy it multiplies, and is stored with the class (the Fit page follows it).
 """
 from __future__ import annotations
 
-import time
+from dataclasses import replace
 from typing import Optional
 
-import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPushButton,
+                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from inspector.augment.policy import PRESETS, AugmentationPolicy
 from inspector.gui.context import AppContext
-from inspector.gui.widgets.imaging import to_pixmap
+from inspector.gui.pages.policy_check_panel import PolicyCheckPanel
+from inspector.gui.pages.policy_preview import PreviewPanel
 from inspector.gui.widgets.policy_editor import PolicyEditor
-from inspector.gui.workers import ErrorInfo, LatestOnly
 
-ROWS, COLS = 3, 4
-PREVIEW_SIDE = 256
-
-
-class PreviewGrid(QWidget):
-    """ROWS x COLS square cells, painted in one widget: images fit their cell, centred."""
-
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
-        super().__init__(parent)
-        self.setMinimumSize(COLS * 48, ROWS * 48)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._images: list[np.ndarray] = []
-        self._pixmaps: list = []
-        self._message = ""
-
-    def set_images(self, images: list[np.ndarray]) -> None:
-        self._images = list(images)
-        self._pixmaps = [to_pixmap(image) for image in self._images]
-        self._message = ""
-        self.update()
-
-    def set_message(self, text: str) -> None:
-        self._images, self._pixmaps, self._message = [], [], text
-        self.update()
-
-    def cells(self) -> list:
-        """The square cell rectangles, centred in the widget."""
-        from PySide6.QtCore import QRect
-
-        gap = 6
-        side = int(min((self.width() - gap * (COLS - 1)) / COLS, (self.height() - gap * (ROWS - 1)) / ROWS))
-        left = (self.width() - (side * COLS + gap * (COLS - 1))) // 2
-        top = (self.height() - (side * ROWS + gap * (ROWS - 1))) // 2
-        return [QRect(left + c * (side + gap), top + r * (side + gap), side, side) for r in range(ROWS) for c in range(COLS)]
-
-    def paintEvent(self, event) -> None:  # noqa: N802
-        from PySide6.QtGui import QColor, QPainter
-
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        for index, cell in enumerate(self.cells()):
-            painter.fillRect(cell, QColor("#2d333b"))
-            if index < len(self._pixmaps):
-                pixmap = self._pixmaps[index].scaled(cell.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                                     Qt.TransformationMode.SmoothTransformation)
-                painter.drawPixmap(cell.x() + (cell.width() - pixmap.width()) // 2,
-                                   cell.y() + (cell.height() - pixmap.height()) // 2, pixmap)
-        if self._message:
-            painter.setPen(QColor("#c9d1d9"))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._message)
-        painter.end()
-
-    @property
-    def shown(self) -> int:
-        return len(self._images)
+GENERIC = ("object", "texture", "none")
+CUSTOM = "Custom"
+WARN, OK = "color: #8a6100;", "color: #1a7f37;"
 
 
 class PolicyPage(QWidget):
@@ -85,106 +36,213 @@ class PolicyPage(QWidget):
         self.session = ctx.session
         self.editor = PolicyEditor()
         self.preset = QComboBox()
-        self.preset.addItem("Choose a preset...", None)
-        for name in ("object", "texture", "none"):
-            self.preset.addItem(f"{name} (generic)", name)
-        for name in sorted(n for n in PRESETS if n not in ("object", "texture", "none")):
-            self.preset.addItem(f"{name.replace('_', ' ')} (MVTec)", name)
         self.preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.preset.setMinimumContentsLength(12)
-        self.preset.setToolTip("Start from a preset: the generic ones, or the per-category MVTec policies of Gutierrez et al. 2021 (Table 4)")
+        self.preset.setMinimumContentsLength(14)
+        self.preset.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.preset.setToolTip("Start from a preset: the generic ones, the per-category MVTec policies of Gutierrez "
+                               "et al. 2021 (Table 4), or this project's own")
+        self.save_preset_button = QPushButton("Save as preset...")
+        self.save_preset_button.setToolTip("Keep these settings under a name, with the project (any class can use it)")
+        self.delete_preset_button = QPushButton("Delete preset")
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
-        self.seed.setToolTip("Random seed of the augmentation (the same seed gives the same copies)")
+        self.seed.setToolTip("Random seed of the augmentation, saved with the policy (the same seed gives the same copies)")
         self.new_seed = QPushButton("New draw")
         self.new_seed.setToolTip("Next seed: show other random copies")
+        self.factor = QSpinBox()
+        self.factor.setRange(0, 100)
+        self.factor.setSuffix(" copies / image")
+        self.factor.setToolTip("Augmented copies per training image at the next fit (0: the policy is not used); "
+                               "stored with the class, the Fit page shows the same value")
+        self.factor_note = QLabel("")
+        self.factor_note.setWordWrap(True)
         self.save_button = QPushButton("Save policy to class")
-        self.save_button.setToolTip("Store this policy with the part class; fits use it (Ctrl+S)")
+        self.save_button.setToolTip("Store this policy (with its seed and border fill) with the part class; fits use it (Ctrl+S)")
         self.revert_button = QPushButton("Revert")
         self.revert_button.setToolTip("Back to the policy saved with the class")
         self.state = QLabel("")
         self.state.setWordWrap(True)
 
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Preset:"))
-        top.addWidget(self.preset, 1)
-        top.addWidget(QLabel("Seed:"))
-        top.addWidget(self.seed)
-        top.addWidget(self.new_seed)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        form.addRow("Preset:", self.preset)
+        preset_buttons = QHBoxLayout()
+        preset_buttons.addWidget(self.save_preset_button)
+        preset_buttons.addWidget(self.delete_preset_button)
+        preset_buttons.addStretch(1)
+        form.addRow("", preset_buttons)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.new_seed)
+        form.addRow("Seed:", seed_row)
+        use_box = QGroupBox("Use at the next fit")
+        use_layout = QFormLayout(use_box)
+        use_layout.addRow("Factor:", self.factor)
+        use_layout.addRow(self.factor_note)
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.revert_button)
         buttons.addStretch(1)
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        left_layout.addLayout(top)
+        left_layout.addLayout(form)
         left_layout.addWidget(self.editor)
+        left_layout.addWidget(use_box)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.state)
         left_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(400)
+        # Wide enough for the editor's narrowest layout: nothing is clipped at 1024 x 700, it scrolls down.
+        scroll.setMinimumWidth(left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll = scroll
 
-        self.source = QComboBox()
-        self.source.setToolTip("Image the preview is made from (training images of the class)")
-        self.source.setMinimumWidth(200)
-        self.preview_info = QLabel("")
-        self.preview_info.setStyleSheet("color: #57606a;")
-        self.grid = PreviewGrid()
-        preview_box = QGroupBox("Preview: 12 augmented copies")
-        preview_layout = QVBoxLayout(preview_box)
-        source_row = QHBoxLayout()
-        source_row.addWidget(QLabel("Image:"))
-        source_row.addWidget(self.source, 1)
-        source_row.addWidget(self.preview_info)
-        preview_layout.addLayout(source_row)
-        preview_layout.addWidget(self.grid, 1)
-
+        self.preview = PreviewPanel(ctx, self.policy)
+        self.grid, self.compare, self.source = self.preview.grid, self.preview.compare, self.preview.source
+        self.check_panel = PolicyCheckPanel(ctx, self.policy, lambda: int(self.factor.value()))
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.preview, "Preview")
+        self.tabs.addTab(self.check_panel, "Policy check")
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("policySplitter")
         splitter.addWidget(scroll)
-        splitter.addWidget(preview_box)
+        splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
-        splitter.setSizes([540, 660])
+        splitter.setSizes([480, 720])
+        splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
-        self.runner = LatestOnly("policy-preview", self)
-        self.runner.result.connect(self._on_preview)
-        self.runner.error.connect(self._on_preview_error)
-        self._source_cache: dict[str, np.ndarray] = {}
         self._saved: Optional[AugmentationPolicy] = None
         self._loading_class = False
-        self.previews_shown = 0
-
         self.editor.policyChanged.connect(self._on_edited)
         self.preset.activated.connect(self._on_preset)
-        self.seed.valueChanged.connect(lambda _v: self.request_preview())
+        self.seed.valueChanged.connect(lambda _v: self._on_edited(keep_preset=True))
         self.new_seed.clicked.connect(lambda: self.seed.setValue(self.seed.value() + 1))
+        self.factor.valueChanged.connect(self._on_factor)
         self.save_button.clicked.connect(self.save)
         self.revert_button.clicked.connect(self.revert)
-        self.source.currentIndexChanged.connect(lambda _i: self.request_preview())
+        self.save_preset_button.clicked.connect(lambda: self.save_preset_as(None))
+        self.delete_preset_button.clicked.connect(self.delete_preset)
         from PySide6.QtGui import QKeySequence, QShortcut
 
         save = QShortcut(QKeySequence.StandardKey.Save, self)
         save.activated.connect(self.save)
         self.session.class_changed.connect(self.load_class)
         self.session.project_changed.connect(self.load_class)
-        self.session.images_changed.connect(self._fill_sources)
+        self.session.policy_changed.connect(self._sync_factor)
         self.load_class()
+
+    # -- presets ----------------------------------------------------------------------------------
+    def _project_presets(self) -> dict[str, dict]:
+        project = self.session.project
+        return {} if project is None else project.policy_presets()
+
+    def _fill_presets(self) -> None:
+        self.preset.blockSignals(True)
+        self.preset.clear()
+        self.preset.addItem(CUSTOM, None)
+        for name in self._project_presets():
+            self.preset.addItem(f"{name} (project)", f"project:{name}")
+        for name in GENERIC:
+            self.preset.addItem(f"{name} (generic)", f"builtin:{name}")
+        for name in sorted(n for n in PRESETS if n not in GENERIC):
+            self.preset.addItem(f"{name.replace('_', ' ')} (MVTec)", f"builtin:{name}")
+        self.preset.blockSignals(False)
+
+    def _preset_policy(self, key: str) -> Optional[AugmentationPolicy]:
+        kind, name = key.split(":", 1)
+        if kind == "builtin":
+            return PRESETS[name]
+        data = self._project_presets().get(name)
+        return None if data is None else AugmentationPolicy.from_json(data)
+
+    def _show_matching_preset(self) -> None:
+        """Select the preset the knobs equal (a project one first), else 'Custom'."""
+        try:
+            policy = self.policy()
+        except Exception:  # noqa: BLE001
+            self.preset.setCurrentIndex(0)
+            return
+        index = 0
+        presets = self._project_presets()
+        for row in range(1, self.preset.count()):
+            kind, name = str(self.preset.itemData(row)).split(":", 1)
+            candidate = (AugmentationPolicy.from_json(presets[name]) if kind == "project" and name in presets
+                         else PRESETS.get(name) if kind == "builtin" else None)
+            if candidate is not None and policy.same_knobs(candidate):
+                index = row
+                break
+        self.preset.setCurrentIndex(index)
+        self.delete_preset_button.setEnabled(self._current_project_preset() is not None)
+
+    def _current_project_preset(self) -> Optional[str]:
+        key = self.preset.currentData()
+        return key.split(":", 1)[1] if isinstance(key, str) and key.startswith("project:") else None
+
+    @property
+    def preset_text(self) -> str:
+        return self.preset.currentText()
+
+    def _on_preset(self, _index: int) -> None:
+        key = self.preset.currentData()
+        if key is None:
+            return
+        policy = self._preset_policy(key)
+        if policy is None:
+            return
+        self.editor.set_policy(policy)
+        if key.startswith("project:"):
+            self.seed.blockSignals(True)
+            self.seed.setValue(policy.seed)
+            self.seed.blockSignals(False)
+        self._on_edited()
+
+    def save_preset_as(self, name: Optional[str] = None) -> bool:
+        """Store the knobs, border and seed as a named project preset (asks for the name when None)."""
+        project = self.session.project
+        if project is None:
+            return False
+        if name is None:
+            suggestion = self._current_project_preset() or ""
+            name, ok = QInputDialog.getText(self, "Save preset", "Name of the preset (kept with the project):",
+                                            text=suggestion)
+            if not ok:
+                return False
+        try:
+            stored = project.save_policy_preset(name, self.policy().to_json())
+        except Exception as exc:  # noqa: BLE001
+            self.ctx.report_error("Could not save the preset", exc, self)
+            return False
+        self.editor.set_policy(AugmentationPolicy.from_json(stored))
+        self._fill_presets()
+        self._show_matching_preset()
+        self.ctx.messages.info(f"Preset '{stored['name']}' saved with the project.")
+        return True
+
+    def delete_preset(self) -> None:
+        name, project = self._current_project_preset(), self.session.project
+        if project is None or name is None:
+            return
+        try:
+            project.delete_policy_preset(name)
+        except Exception as exc:  # noqa: BLE001
+            self.ctx.report_error("Could not delete the preset", exc, self)
+            return
+        self._fill_presets()
+        self._show_matching_preset()
 
     # -- class binding --------------------------------------------------------------------------
     def load_class(self) -> None:
         part = self.session.part
-        self._source_cache.clear()
         self.setEnabled(part is not None)
         self._loading_class = True
         try:
+            self._fill_presets()
             policy = None
             if part is not None and part.policy is not None:
                 try:
@@ -192,49 +250,46 @@ class PolicyPage(QWidget):
                 except Exception as exc:  # noqa: BLE001 - a bad stored policy must not block the page
                     self.ctx.messages.warning(f"The saved policy of '{part.name}' is invalid ({exc}); showing 'object'.")
             self._saved = policy
-            self.editor.set_policy(policy or PRESETS["object"])
-            self._fill_sources()
+            shown = policy or PRESETS["object"]
+            self.editor.set_policy(shown)
+            self.seed.blockSignals(True)
+            self.seed.setValue(shown.seed)
+            self.seed.blockSignals(False)
+            self._sync_factor()
         finally:
             self._loading_class = False
+        self._show_matching_preset()
         self._update_state()
-        self.request_preview()
+        self.preview.load_class()
 
-    def _fill_sources(self) -> None:
-        current = self.source.currentData()
-        self.source.blockSignals(True)
-        self.source.clear()
-        records = self.session.records("train") or self.session.records()
-        for record in records:
-            self.source.addItem(record.filename, record.id)
-        wanted = self.session.focus_image_id or current
-        index = self.source.findData(wanted) if wanted else -1
-        self.source.setCurrentIndex(max(index, 0))
-        self.source.blockSignals(False)
-        if not self._loading_class:
-            self.request_preview()
+    def _sync_factor(self) -> None:
+        part = self.session.part
+        self.factor.blockSignals(True)
+        self.factor.setValue(0 if part is None else int(part.aug_factor))
+        self.factor.blockSignals(False)
+        self._update_state()
 
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        focus = self.session.focus_image_id
-        if focus and self.source.findData(focus) >= 0 and self.source.currentData() != focus:
-            self.source.setCurrentIndex(self.source.findData(focus))
+    def _on_factor(self, value: int) -> None:
+        project, part = self.session.project, self.session.part
+        if project is None or part is None or self._loading_class or part.aug_factor == value:
+            self._update_state()
+            return
+        try:
+            project.set_aug_factor(part.name, int(value))
+        except Exception as exc:  # noqa: BLE001
+            self.ctx.report_error("Could not store the augmentation factor", exc, self)
+        self.session.policy_changed.emit()
 
     # -- editing --------------------------------------------------------------------------------
     def policy(self) -> AugmentationPolicy:
-        return self.editor.policy()
+        """The policy shown: the editor's knobs and border with the seed box's seed."""
+        return replace(self.editor.policy(), seed=int(self.seed.value()))
 
-    def _on_preset(self, _index: int) -> None:
-        name = self.preset.currentData()
-        if name is None:
-            return
-        self.editor.set_policy(PRESETS[name])
+    def _on_edited(self, keep_preset: bool = False) -> None:
+        if not keep_preset:
+            self._show_matching_preset()
         self._update_state()
-        self.request_preview()
-
-    def _on_edited(self) -> None:
-        self.preset.setCurrentIndex(0)
-        self._update_state()
-        self.request_preview()
+        self.preview.request_preview()
 
     @property
     def dirty(self) -> bool:
@@ -244,19 +299,34 @@ class PolicyPage(QWidget):
             return True
 
     def _update_state(self) -> None:
-        if self.session.part is None:
+        part = self.session.part
+        if part is None:
             self.state.setText("Select a part class on the left.")
+            self.factor_note.setText("")
             return
         if self._saved is None:
             self.state.setText("No policy saved for this class yet: fits use no augmentation until you save one.")
-            self.state.setStyleSheet("color: #8a6100;")
+            self.state.setStyleSheet(WARN)
         elif self.dirty:
             self.state.setText("Changed: not saved yet.")
-            self.state.setStyleSheet("color: #8a6100;")
+            self.state.setStyleSheet(WARN)
         else:
             self.state.setText("Saved with the class.")
-            self.state.setStyleSheet("color: #1a7f37;")
+            self.state.setStyleSheet(OK)
         self.revert_button.setEnabled(self._saved is not None and self.dirty)
+        factor = int(self.factor.value())
+        if factor == 0:
+            unused = self._saved is not None and not self._saved.is_identity
+            self.factor_note.setText("Factor 0: the next fit does NOT use this policy." + (
+                " Set a factor to train on augmented copies." if unused else ""))
+            self.factor_note.setStyleSheet(WARN if unused else "color: #57606a;")
+        elif self._saved is None:
+            self.factor_note.setText(f"Factor {factor}, but no policy is saved: save one or the factor is ignored.")
+            self.factor_note.setStyleSheet(WARN)
+        else:
+            n = len(self.session.training_records())
+            self.factor_note.setText(f"The next fit trains on {n} image(s) + {n * factor} copies of the saved policy.")
+            self.factor_note.setStyleSheet(OK)
 
     def save(self) -> None:
         try:
@@ -266,52 +336,26 @@ class PolicyPage(QWidget):
             self.ctx.report_error("Could not save the policy", exc, self)
             return
         self._saved = policy
-        self.ctx.messages.info(f"Policy of '{self.session.class_name}' saved: {policy.describe()}.")
+        note = "" if self.factor.value() else " The factor is 0: fits will not use it until you set one."
+        self.ctx.messages.info(f"Policy of '{self.session.class_name}' saved: {policy.describe()}, seed {policy.seed}.{note}")
         self._update_state()
 
     def revert(self) -> None:
         if self._saved is not None:
             self.editor.set_policy(self._saved)
-            self._update_state()
-            self.request_preview()
+            self.seed.blockSignals(True)
+            self.seed.setValue(self._saved.seed)
+            self.seed.blockSignals(False)
+            self._on_edited()
 
-    # -- preview --------------------------------------------------------------------------------
+    @property
+    def runner(self):
+        """The preview's LatestOnly runner (busy while a preview is computed)."""
+        return self.preview.runner
+
+    @property
+    def previews_shown(self) -> int:
+        return self.preview.previews_shown
+
     def request_preview(self) -> None:
-        """Submit the newest (image, policy, seed); older waiting requests are dropped."""
-        image_id = self.source.currentData()
-        if self.session.part is None or image_id is None:
-            self.grid.set_message("Add training images to see a preview.")
-            return
-        try:
-            policy = self.policy()
-        except Exception as exc:  # noqa: BLE001
-            self.preview_info.setText(str(exc))
-            return
-        path = self.session.image_path(image_id)
-        seed = int(self.seed.value())
-        cache = self._source_cache
-
-        def work(_reporter):
-            from inspector.augment.engine import preview_samples
-            from inspector.io.images import load_image
-
-            start = time.perf_counter()
-            image = cache.get(str(path))
-            if image is None:
-                image = load_image(path, max_side=PREVIEW_SIDE * 2)
-                cache[str(path)] = image
-            samples = preview_samples(image, policy, ROWS * COLS, seed, max_side=PREVIEW_SIDE)
-            return samples, (time.perf_counter() - start) * 1000.0
-
-        self.runner.submit(work)
-
-    def _on_preview(self, result) -> None:
-        samples, ms = result
-        self.grid.set_images(samples)
-        self.previews_shown += 1
-        self.preview_info.setText(f"{ms:.0f} ms")
-
-    def _on_preview_error(self, info: ErrorInfo) -> None:
-        self.grid.set_message("No preview")
-        self.preview_info.setText("")
-        self.ctx.messages.error(f"Preview failed: {info.message}", info.details)
+        self.preview.request_preview()

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from inspector.augment.policy import AugmentationPolicy, Range, Translate
+from inspector.augment.policy import BORDER_MODES, AugmentationPolicy, Range, Translate
 from inspector.gui.widgets.range_slider import KnobRange
 
 # knob: (label, slider span, allowed span, step, decimals, suffix, default range, tooltip)
@@ -32,8 +32,23 @@ FLAG_KNOBS = {
 }
 
 
+#: The Shift sliders' span (px at the working size); the spin boxes accept up to 10,000.
+SHIFT_SLIDER_MAX = 60
+BORDER_LABELS = {
+    "reflect": ("Reflect", "Mirror the image into the uncovered strip (may show ghost edges: a second rim)"),
+    "constant": ("Constant grey", "Fill the uncovered strip with one grey level"),
+    "edge": ("Repeat edge", "Repeat the last pixel row / column outwards"),
+    "symmetric": ("Symmetric", "Mirror including the edge pixel"),
+    "wrap": ("Wrap around", "Fill with the opposite side of the image (textures that tile)"),
+}
+
+
 class TranslateKnob(QWidget):
-    """[x] Shift  x: ---o--- [spin] px  y: ---o--- [spin] px (symmetric ±x, ±y)."""
+    """[x] Shift, then one full-width row per axis: x ±[spin] px ---o---, y ±[spin] px ---o---.
+
+    One row per axis gives each slider the editor's width, so one slider step (1 px) is a few
+    pixels of mouse travel; 0.1.0 put both in one row (about 30 px each, ±5 jumped to ±60).
+    """
 
     changed = Signal()
 
@@ -42,24 +57,33 @@ class TranslateKnob(QWidget):
         self.check = QCheckBox("Shift")
         self.check.setMinimumWidth(100)
         self.check.setToolTip("Shift each copy by a random whole number of pixels in [-x, x] and [-y, y].")
-        layout = QHBoxLayout(self)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
         layout.addWidget(self.check)
         self.sliders: dict[str, QSlider] = {}
         self.spins: dict[str, QSpinBox] = {}
         for axis in ("x", "y"):
+            row = QHBoxLayout()
+            row.setContentsMargins(24, 0, 0, 0)
             slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(0, 60)
+            slider.setRange(0, SHIFT_SLIDER_MAX)
+            slider.setSingleStep(1)
+            slider.setPageStep(5)
+            slider.setMinimumWidth(120)
+            slider.setToolTip(f"Largest shift along {axis} (0-{SHIFT_SLIDER_MAX} px; type larger values in the box)")
             spin = QSpinBox()
             spin.setRange(0, 10_000)
             spin.setSuffix(" px")
             spin.setPrefix(f"±{axis} ")
             spin.setKeyboardTracking(False)
             spin.setToolTip(f"Largest shift along {axis}, either way (pixels of the original image)")
+            spin.setMinimumWidth(96)
             slider.valueChanged.connect(lambda v, s=spin: s.setValue(v))
             spin.valueChanged.connect(lambda v, sl=slider: self._on_spin(sl, v))
-            layout.addWidget(slider, 1)
-            layout.addWidget(spin)
+            row.addWidget(spin)
+            row.addWidget(slider, 1)
+            layout.addLayout(row)
             self.sliders[axis], self.spins[axis] = slider, spin
         self.check.toggled.connect(self._on_toggled)
         self._updating = False
@@ -96,9 +120,10 @@ class TranslateKnob(QWidget):
             self.changed.emit()
 
     def _on_spin(self, slider: QSlider, value: int) -> None:
-        if slider.value() != value and value <= slider.maximum():
+        shown = min(value, slider.maximum())  # a typed value beyond the slider parks it at its end
+        if slider.value() != shown:
             slider.blockSignals(True)
-            slider.setValue(value)
+            slider.setValue(shown)
             slider.blockSignals(False)
         if not self._updating:
             self.changed.emit()
@@ -114,19 +139,35 @@ class PolicyEditor(QWidget):
         geometric = QGroupBox("Geometry")
         geo_layout = QVBoxLayout(geometric)
         self.flags: dict[str, QCheckBox] = {}
-        flag_row = QHBoxLayout()
-        for knob, (label, tip) in FLAG_KNOBS.items():
+        flag_row = QGridLayout()  # two columns: fits the 1024 x 700 window's narrow editor
+        for index, (knob, (label, tip)) in enumerate(FLAG_KNOBS.items()):
             box = QCheckBox(label)
             box.setToolTip(tip)
             box.toggled.connect(self._emit)
             self.flags[knob] = box
-            flag_row.addWidget(box)
-        flag_row.addStretch(1)
+            flag_row.addWidget(box, index // 2, index % 2)
+        flag_row.setColumnStretch(2, 1)
         geo_layout.addLayout(flag_row)
         self.translate = TranslateKnob()
         self.translate.changed.connect(self._emit)
         geo_layout.addWidget(self.translate)
         self.ranges: dict[str, KnobRange] = {}
+        border_row = QHBoxLayout()
+        border_row.addWidget(QLabel("Border fill:"))
+        self.border = QComboBox()
+        for mode in BORDER_MODES:
+            label, tip = BORDER_LABELS[mode]
+            self.border.addItem(label, mode)
+            self.border.setItemData(self.border.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.border.setToolTip("How shifts, rotations and zooms fill the pixels they uncover")
+        self.border_value = QSpinBox()
+        self.border_value.setRange(0, 255)
+        self.border_value.setPrefix("grey ")
+        self.border_value.setToolTip("Grey level (0-255) of the constant border")
+        self.border.currentIndexChanged.connect(self._on_border)
+        self.border_value.valueChanged.connect(self._emit)
+        border_row.addWidget(self.border, 1)
+        border_row.addWidget(self.border_value)
         photometric = QGroupBox("Light")
         photo_layout = QVBoxLayout(photometric)
         for knob, (label, span, allowed, step, decimals, suffix, default, tip) in RANGE_KNOBS.items():
@@ -134,6 +175,7 @@ class PolicyEditor(QWidget):
             row.changed.connect(self._emit)
             self.ranges[knob] = row
             (photo_layout if knob in ("add", "multiply") else geo_layout).addWidget(row)
+        geo_layout.addLayout(border_row)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setStyleSheet("color: #57606a;")
@@ -158,6 +200,8 @@ class PolicyEditor(QWidget):
             zoom=ranges["zoom"],
             add=ranges["add"],
             multiply=ranges["multiply"],
+            border=self.border.currentData(),
+            border_value=int(self.border_value.value()) if self.border.currentData() == "constant" else 0,
             name=self._name,
         ).validate()
 
@@ -171,9 +215,16 @@ class PolicyEditor(QWidget):
             for knob, row in self.ranges.items():
                 value = getattr(policy, knob)
                 row.set_value(None if value is None else (value.low, value.high))
+            self.border.setCurrentIndex(max(0, self.border.findData(policy.border)))
+            self.border_value.setValue(int(policy.border_value))
+            self.border_value.setEnabled(policy.border == "constant")
         finally:
             self._updating = False
         self.summary.setText(policy.describe())
+
+    def _on_border(self, _index: int) -> None:
+        self.border_value.setEnabled(self.border.currentData() == "constant")
+        self._emit()
 
     def _emit(self, *_args) -> None:
         if self._updating:
