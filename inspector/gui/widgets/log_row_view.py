@@ -59,14 +59,26 @@ class LogRowView(QDialog):
 
     @staticmethod
     def _describe(row: dict) -> str:
-        score = row.get("score")
+        from datetime import datetime
+        from html import escape
+
+        def local_time(text: Optional[str]) -> str:
+            try:
+                return datetime.fromisoformat(text).astimezone().strftime("%Y-%m-%d %H:%M:%S") if text else ""
+            except ValueError:
+                return str(text)
+
+        score, fail = row.get("score"), row.get("threshold")
         score_text = "no score" if score is None else f"score {float(score):.4g}"
+        fail_text = "-" if fail is None else f"{float(fail):.4g}"
         final = row.get("final_verdict") or row.get("verdict") or ""
-        return (f"<b>{final}</b>  ({score_text}, FAIL at {row.get('threshold')}; machine {row.get('verdict')}"
-                + (f", operator {row['operator_decision']}" if row.get("operator_decision") else "")
-                + f")<br>{row.get('image_path') or ''}<br>model {row.get('model_id') or '-'}, {row.get('time') or ''}")
+        return (f"<b>{escape(str(final))}</b>  ({score_text}, FAIL at {fail_text}; machine {escape(str(row.get('verdict')))}"
+                + (f", operator {escape(str(row['operator_decision']))}" if row.get("operator_decision") else "")
+                + f")<br>{escape(str(row.get('image_path') or ''))}<br>model {escape(str(row.get('model_id') or '-'))}, "
+                f"{local_time(row.get('time'))}")
 
     def _fail(self, text: str) -> None:
+        self.view.set_map(None, text)
         self.status.setText(text)
         self.loaded = True
 

@@ -46,6 +46,8 @@ class ResultsTable(QGroupBox):
         for column in range(len(ResultsModel.COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)  # defect types are long: room, not elision
+        header.resizeSection(2, 140)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setToolTip("Click a row to view it; click a header to sort")
         self.table.setMinimumHeight(24 * (MIN_ROWS + 1) + 4)

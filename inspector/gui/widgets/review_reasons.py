@@ -89,7 +89,8 @@ class ScoreDistribution(QWidget):
             return
         low, high = float(scores.min()), float(scores.max())
         span = max(high - low, abs(high) * 1e-6, 1e-12)
-        edges = np.linspace(low - 0.05 * span, high + 0.05 * span, int(np.clip(2 * math.sqrt(len(scores)), 10, 50)) + 1)
+        bins = int(np.clip(2 * math.sqrt(len(scores)), 10, 50))
+        edges = np.linspace(low - 0.05 * span, high + 0.18 * span, bins + 1)  # room right of the top score for its label
         peak = 1
         for curve, values in ((self.kept_curve, scores[~flagged]), (self.flagged_curve, scores[flagged])):
             counts = np.histogram(values, bins=edges)[0]
