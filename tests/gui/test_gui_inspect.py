@@ -120,7 +120,7 @@ def test_inspect_breakdown_follow_drag_table_export_log_and_read_only(masked_win
     page.reset_threshold()
 
     # -- the table has room for several rows
-    assert page.table.height() >= 24 * 6
+    assert page.table.height() >= 24 * 5
 
     # -- dragging FAIL: the axis does not re-fit under the mouse, the line stays under it
     histogram = page.histogram

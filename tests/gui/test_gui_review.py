@@ -51,6 +51,7 @@ def test_review_shows_reasons_and_undecided_images(project_window, qtbot):
     assert scores[flagged].min() > reasons.distribution.cut > scores[~flagged].max()
     assert reasons.distribution.cut_line.isVisible()
     assert reasons.distribution.selected == pytest.approx(scores[review.row_index[0]])
+    assert reasons.distribution.selected_line.label.textItem.toPlainText().startswith("this image ")
     assert reasons.distribution.flagged_curve.yData.sum() == 2 and reasons.distribution.kept_curve.yData.sum() == 8
 
     # Key presses decide without a Messages line each.

@@ -145,8 +145,8 @@ class InspectPage(DecisionsMixin, WorkingPointMixin, QWidget):
         splitter.addWidget(top)
         splitter.addWidget(self.results_table)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
-        splitter.setSizes([460, 300])
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([560, 240])  # about 7 rows at 1440 x 900; the table never has fewer than 5
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar)

@@ -17,7 +17,7 @@ from inspector.gui.widgets.defect_breakdown import DefectBreakdown
 from inspector.gui.widgets.results_model import SORT_ROLE, ResultsModel
 
 #: Rows the table shows at least (a batch was judged through a 4-row slot before).
-MIN_ROWS = 6
+MIN_ROWS = 5
 
 
 class ResultsTable(QGroupBox):

@@ -117,9 +117,9 @@ class ScoreDistribution(QWidget):
         if score is None or not math.isfinite(score):
             self.selected_line.hide()
             return
+        self.selected_line.show()  # first: a hidden line's label ignores new text
         self.selected_line.setValue(score)
         self.selected_line.label.setFormat(f"this image {self.format(score)}")
-        self.selected_line.show()
 
 
 class ReviewReasons(QWidget):
