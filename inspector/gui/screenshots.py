@@ -192,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     review = window.review_page
     window.tabs.setCurrentWidget(review)
     _wait(app, lambda: window.ctx.thumbnails.wait(10) and True, 60, "thumbnails")
-    review.table.selectRow(0)
+    review.table.setFocus()
+    review.table.selectRow(0)  # the most suspicious image, with its reasons
+    _wait(app, lambda: review.shown is not None and not review.loader.busy, 300, "the review reasons")
     shot("4-review")
 
     inspect = window.inspect_page
@@ -210,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     threshold = inspect.threshold
     inspect.set_thresholds(threshold.fail, threshold.fail * 0.85)
     shot("5-inspect-good-review-band")
+    inspect.results_table.tabs.setCurrentWidget(inspect.breakdown)  # recall per defect type, mask coverage
+    shot("5-inspect-per-defect-type")
+    inspect.results_table.tabs.setCurrentWidget(inspect.table)
 
     run = window.run_page
     window.tabs.setCurrentWidget(run)
@@ -228,6 +233,21 @@ def main(argv: list[str] | None = None) -> int:
 
     window.tabs.setCurrentWidget(window.log_page)
     shot("6-log")
+    from inspector.gui.pages.log import ROW_ROLE
+
+    log_model = window.log_page.model  # a log row opened: its image and heatmap (one whose file is still there)
+    rows = [r for r in range(log_model.rowCount()) if Path(log_model.item(r, 0).data(ROW_ROLE).get("image_path") or
+                                                            "/nonexistent").is_file()]
+    viewer = window.log_page.open_row(rows[0]) if rows else None
+    if viewer is not None:
+        viewer.resize(min(720, args.width - 80), min(620, args.height - 80))
+        _wait(app, lambda: viewer.loaded, 120, "the log row's heatmap")
+        for _ in range(10):
+            app.processEvents()
+            time.sleep(0.02)
+        viewer.grab().save(str(out / "6-log-row.png"))
+        print("saved", out / "6-log-row.png", flush=True)
+        viewer.close()
     window.close()
     return 0
 

@@ -144,7 +144,7 @@ class Session(QObject):
         part = self.part
         if part is None:
             return []
-        removed = {k for k, v in part.review_decisions.items() if v == "remove"}
+        removed = part.left_out_ids()  # removed, or flagged by SROC and undecided (as SROC did)
         return [r for r in part.active_images("train") if r.id not in removed]
 
     def notify_images_changed(self) -> None:
@@ -245,7 +245,7 @@ class Session(QObject):
         if flagged_ids:
             decisions = dict(project.classes[class_name].review_decisions)
             for image_id in flagged_ids:
-                decisions.setdefault(image_id, "remove")
+                decisions.setdefault(image_id, "undecided")
             project.set_review_decisions(class_name, decisions)
         if class_name != self.class_name:
             return

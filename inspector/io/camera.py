@@ -6,10 +6,11 @@ image in Inspector. Tests inject a fake capture through `capture_factory`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -29,9 +30,30 @@ def _quiet_opencv() -> None:
     try:
         import cv2
 
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        logging = cv2.utils.logging
+        if logging.getLogLevel() > logging.LOG_LEVEL_ERROR:  # never louder than a probe's silence
+            logging.setLogLevel(logging.LOG_LEVEL_ERROR)
     except Exception:  # older builds without the logging module
         pass
+
+
+@contextlib.contextmanager
+def _silent_opencv() -> Iterator[None]:
+    """OpenCV's log silenced while absent cameras are probed: each miss logs an ERROR line
+    ("Camera index out of range", five per "Find") that only says the camera is not there."""
+    try:
+        import cv2
+
+        logging = cv2.utils.logging
+        previous = logging.getLogLevel()
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    except Exception:  # older builds without the logging module
+        yield
+        return
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
 
 
 def default_capture_factory(index: int) -> Any:
@@ -152,16 +174,17 @@ def list_cameras(max_index: int = 5, capture_factory: Optional[CaptureFactory] =
     if capture_factory is None and os.environ.get("INSPECTOR_NO_CAMERA_PROBE"):
         return []  # CI machines and tests: probing real devices is slow and pointless there
     found = []
-    for index in range(max(0, int(max_index))):
-        capture = None
-        try:
-            capture = factory(index)
-            if capture is not None and capture.isOpened():
-                ok, frame = capture.read()
-                if ok and frame is not None:
-                    found.append(index)
-        except Exception:
-            pass
-        finally:
-            _release(capture)
+    with _silent_opencv():
+        for index in range(max(0, int(max_index))):
+            capture = None
+            try:
+                capture = factory(index)
+                if capture is not None and capture.isOpened():
+                    ok, frame = capture.read()
+                    if ok and frame is not None:
+                        found.append(index)
+            except Exception:
+                pass
+            finally:
+                _release(capture)
     return found

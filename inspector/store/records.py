@@ -16,7 +16,9 @@ from inspector.types import InspectorError
 ROLES = ("train", "test")
 LABELS = ("good", "defect")
 SOURCES = ("file", "camera")
-REVIEW_DECISIONS = ("keep", "remove")
+#: 'undecided': flagged by SROC, not yet seen by a person; left out of fitting, as SROC did.
+REVIEW_DECISIONS = ("keep", "remove", "undecided")
+LEFT_OUT = ("remove", "undecided")
 
 
 def now_iso() -> str:
@@ -35,12 +37,16 @@ class ImageRecord:
     added: str = field(default_factory=now_iso)
     source: str = "file"
     checksum: Optional[str] = None  # sha256 of the file's bytes, to spot duplicates
+    defect_type: Optional[str] = None  # e.g. MVTec's test/<defect>/ folder name, for a 'defect' label
+    mask: Optional[str] = None  # ground-truth mask file name, in images/<class folder>/masks/
+    original_name: Optional[str] = None  # where it came from, e.g. "test/crack/000.png" (names are made unique)
     #: Set when opening finds the file gone; not stored.
     missing: bool = field(default=False, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "filename": self.filename, "role": self.role, "deleted": self.deleted,
-                "label": self.label, "added": self.added, "source": self.source, "checksum": self.checksum}
+                "label": self.label, "added": self.added, "source": self.source, "checksum": self.checksum,
+                "defect_type": self.defect_type, "mask": self.mask, "original_name": self.original_name}
 
     @classmethod
     def from_json(cls, data: Any) -> "ImageRecord":
@@ -61,9 +67,25 @@ class ImageRecord:
         if label not in (None, *LABELS):
             raise ValueError(f"label {label!r} is not one of {', '.join(LABELS)}")
         source = data.get("source", "file")
+        mask = data.get("mask")
+        if mask is not None and file_name_problem(mask):
+            raise ValueError(f"invalid mask file name {mask!r} ({file_name_problem(mask)})")
+        defect_type = data.get("defect_type")
+        if defect_type is not None and (not isinstance(defect_type, str) or name_problem(defect_type)):
+            raise ValueError(f"invalid defect type {defect_type!r}")
+        original = data.get("original_name")
         return cls(id=record_id, filename=filename, role=role, deleted=bool(data.get("deleted", False)), label=label,
                    added=str(data.get("added") or now_iso()), source=source if source in SOURCES else "file",
-                   checksum=data.get("checksum") if isinstance(data.get("checksum"), str) else None)
+                   checksum=data.get("checksum") if isinstance(data.get("checksum"), str) else None,
+                   defect_type=defect_type, mask=mask,
+                   original_name=original if isinstance(original, str) and "\x00" not in original else None)
+
+    @property
+    def kind(self) -> str:
+        """What a person calls it: 'good', the defect type, 'defect', or '' when unlabelled."""
+        if self.label == "defect":
+            return self.defect_type or "defect"
+        return self.label or ""
 
 
 @dataclass
@@ -78,7 +100,7 @@ class PartClass:
     active_model_id: Optional[str] = None
     fail_threshold: Optional[float] = None  # operator overrides of the model's calibrated threshold
     review_threshold: Optional[float] = None
-    review_decisions: dict[str, str] = field(default_factory=dict)  # image id -> 'keep' | 'remove'
+    review_decisions: dict[str, str] = field(default_factory=dict)  # image id -> 'keep' | 'remove' | 'undecided'
     folder: str = ""  # folder name under images/, models/, policies/ (file-system safe)
     #: Image entries of project.json that could not be parsed: kept and written back unchanged.
     invalid_images: list[Any] = field(default_factory=list, compare=False, repr=False)
@@ -93,6 +115,10 @@ class PartClass:
         """Images usable now: not deleted (unless asked), file present, of `role` when given."""
         return [r for r in self.images
                 if (include_deleted or not r.deleted) and not r.missing and (role is None or r.role == role)]
+
+    def left_out_ids(self) -> set[str]:
+        """Image ids a fit leaves out: removed by a person, or flagged by SROC and still undecided."""
+        return {k for k, v in self.review_decisions.items() if v in LEFT_OUT}
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -4,13 +4,17 @@
       project.json            name, classes, image records, settings (schema-versioned)
       project.json.bak        the previous version of project.json
       images/<class>/         the images of each part class, as imported (bytes untouched)
+      images/<class>/masks/   ground-truth defect masks that came with imported test images
       policies/<class>.json   the augmentation policy of each class
       models/<class>/<id>/    fitted models (see inspector.store.model_manifest)
       inspected/<class>/      images saved during inspection (optional)
       inspections.sqlite      the inspection log (SQLite, WAL: also -wal and -shm files)
 
-Version 1 is the only version there has ever been; `MIGRATIONS` is where an upgrade from it
-will go. Parsing never half-uses an entry: a damaged one is reported and kept verbatim.
+Version 2 added to each image record its defect type, ground-truth mask and original name, and
+the review decision 'undecided' (flagged by SROC, not yet seen by a person). A version-1 file
+reads as version 2 with those unset (`MIGRATIONS`); an older Inspector refuses a version-2 file
+rather than drop what it does not know. Parsing never half-uses an entry: a damaged one is
+reported and kept verbatim.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from inspector.store.names import file_name_problem, safe_folder_name
 from inspector.store.records import REVIEW_DECISIONS, ImageRecord, PartClass, now_iso
 from inspector.types import InspectorError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PROJECT_FORMAT = "inspector-project"
 PROJECT_FILE = "project.json"
 BACKUP_FILE = "project.json.bak"
@@ -34,9 +38,21 @@ IMAGES_DIR = "images"
 POLICIES_DIR = "policies"
 MODELS_DIR = "models"
 INSPECTED_DIR = "inspected"
+MASKS_DIR = "masks"  # under images/<class>/
 
-#: version -> function upgrading a project.json dict from that version to the next (none yet).
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+def _v1_to_v2(data: dict) -> dict:
+    """Version 1 had no defect types, masks or original names: every image gets them unset."""
+    for entry in (data.get("classes") or {}).values() if isinstance(data.get("classes"), dict) else ():
+        for image in (entry.get("images") or []) if isinstance(entry, dict) else ():
+            if isinstance(image, dict):
+                for key in ("defect_type", "mask", "original_name"):
+                    image.setdefault(key, None)
+    return data
+
+
+#: version -> function upgrading a project.json dict from that version to the next.
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
 
 
 def migrate(data: Any, source: str = PROJECT_FILE) -> tuple[dict, int]:

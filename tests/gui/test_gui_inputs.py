@@ -41,12 +41,15 @@ def test_folder_batch_gets_labels_from_mvtec_folders(window, qtbot, tmp_path, sy
     qtbot.waitUntil(lambda: inspect.task is None, timeout=60_000)
     assert sorted(r.label for r in inspect.results) == ["defect"] * 3 + ["good"] * 3
     assert "known labels" in inspect.summary.text()
-    # step through the results with the operator's keys
+    # step through the results with the operator's keys ("Follow newest" left the view on the last part)
     first = inspect.current
+    assert first == len(inspect.results) - 1
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    qtbot.keyClick(inspect.table, Qt.Key.Key_B)
+    assert inspect.current == first - 1
     qtbot.keyClick(inspect.table, Qt.Key.Key_N)
-    assert inspect.current != first
+    assert inspect.current == first
 
 
 def test_switching_class_during_a_fit_keeps_the_model_with_its_class(project_window, qtbot):

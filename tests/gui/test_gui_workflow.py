@@ -69,8 +69,8 @@ def test_full_workflow(project_window, qtbot, tmp_path):
     assert "fitted" in fit_page.summary.text()
     assert fit_page.models.topLevelItemCount() == 1
     first_model = session.model.model_id
-    removed = [k for k, v in session.part.review_decisions.items() if v == "remove"]
-    assert len(removed) == 2  # 20 % of 10 flagged -> left out, pending review
+    undecided = [k for k, v in session.part.review_decisions.items() if v == "undecided"]
+    assert len(undecided) == 2  # 20 % of 10 flagged -> left out, pending review
 
     # -- review: the ranking shows every training image, flagged first; keep one, refit
     window.show_page(3)

@@ -225,7 +225,11 @@ class AcquirePage(QWidget):
         self.counts = QLabel("")
         self.counts.setStyleSheet(HINT_STYLE)
         self.gallery = Gallery(ctx.thumbnails)
-        self.gallery.setToolTip("Images of the class. Drop image files or folders here to add them.")
+        self.gallery.setToolTip("Images of the class. Drop image files or folders here to add them; "
+                                "right-click to label the selected images good or defective.")
+        from inspector.gui.widgets.label_menu import LabelMenu
+
+        self.label_menu = LabelMenu(ctx, self.gallery, self.gallery.selected_keys)
         self.drop_hint = QLabel("No images yet: capture parts with the camera, use Add files / Add folder, "
                                 "or drop image files and folders here.")
         self.drop_hint.setWordWrap(True)
@@ -301,12 +305,12 @@ class AcquirePage(QWidget):
             self.drop_hint.setVisible(True)
             self._update_buttons()
             return
-        removed = {k for k, v in part.review_decisions.items() if v == "remove"}
+        removed = part.left_out_ids()
         entries = []
         for record in part.images:
             if record.missing:
                 continue
-            caption = record.filename if record.label is None else f"{record.filename} ({record.label})"
+            caption = record.filename if not record.kind else f"{record.filename} ({record.kind})"
             entries.append(GalleryEntry(record.id, self.session.image_path(record), record.role, record.deleted,
                                         caption, flagged=record.id in removed))
         self.gallery.set_entries(entries)

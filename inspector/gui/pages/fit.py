@@ -206,7 +206,7 @@ class FitPage(QWidget):
             self.policy_note.setText("")
             return
         training = self.session.training_records()
-        removed = sum(1 for v in part.review_decisions.values() if v == "remove")
+        removed = len(part.left_out_ids())
         text = f"<b>{len(training)}</b> training image(s) of '{part.name}'"
         if removed:
             text += f" ({removed} left out by the review)"

@@ -11,7 +11,6 @@ children are kept as page attributes (`page.fail_spin`, `page.table`...) for cal
 """
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -32,11 +31,14 @@ from PySide6.QtWidgets import (
 from inspector.gui.context import AppContext
 from inspector.gui.pages.inspect_jobs import (  # noqa: F401
     BATCH,
+    Truth,
     inspect_array_job,
     inspect_paths_job,
     results_csv,
 )
+from inspector.gui.pages.inspect_decisions import DecisionsMixin
 from inspector.gui.pages.inspect_working_point import WorkingPointMixin
+from inspector.gui.widgets.defect_breakdown import breakdown
 from inspector.gui.widgets.part_view_panel import PartViewPanel
 from inspector.gui.widgets.results_model import InspectionResult
 from inspector.gui.widgets.results_table import ResultsTable
@@ -52,7 +54,7 @@ class _Relay(QObject):
     results = Signal(str, object)  # class name, list[InspectionResult]
 
 
-class InspectPage(WorkingPointMixin, QWidget):
+class InspectPage(DecisionsMixin, WorkingPointMixin, QWidget):
     title = "5  Inspect"
     inspected = Signal(int)  # number of new results
 
@@ -124,6 +126,8 @@ class InspectPage(WorkingPointMixin, QWidget):
         self.prev_button = self.results_table.prev_button
         self.next_button = self.results_table.next_button
         self.export_button = self.results_table.export_button
+        self.follow_check = self.results_table.follow_check
+        self.breakdown = self.results_table.breakdown
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.verdict_panel)
@@ -142,7 +146,7 @@ class InspectPage(WorkingPointMixin, QWidget):
         splitter.addWidget(self.results_table)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([520, 240])
+        splitter.setSizes([560, 240])  # about 7 rows at 1440 x 900; the table never has fewer than 5
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar)
@@ -240,7 +244,7 @@ class InspectPage(WorkingPointMixin, QWidget):
         if not files:
             self.ctx.report_error("Inspect folder", f"{folder} holds no image files.", self)
             return None
-        return self.inspect_paths(files, [label_from_path(p) for p in files])
+        return self.inspect_paths(files, [label_from_path(p) for p in files], [_folder_truth(p) for p in files])
 
     def inspect_test_images(self) -> Optional[Task]:
         records = self.session.records("test")
@@ -248,16 +252,24 @@ class InspectPage(WorkingPointMixin, QWidget):
             self.ctx.report_error("Inspect test images", "This class has no test images: mark some as Test on the "
                                   "Acquire page, or import a dataset.", self)
             return None
-        return self.inspect_paths([self.session.image_path(r) for r in records], [r.label for r in records])
+        from inspector.store.image_import import mask_path
 
-    def inspect_paths(self, paths: Sequence[Path], labels: Optional[Sequence[Optional[str]]] = None) -> Optional[Task]:
-        """Score files on a worker, in batches; rows appear as batches finish; all are logged."""
+        project, part = self.session.project, self.session.part
+        truths = [(r.defect_type, mask_path(project, part, r)) for r in records]
+        return self.inspect_paths([self.session.image_path(r) for r in records], [r.label for r in records], truths)
+
+    def inspect_paths(self, paths: Sequence[Path], labels: Optional[Sequence[Optional[str]]] = None,
+                      truths: Optional[Sequence[Truth]] = None) -> Optional[Task]:
+        """Score files on a worker, in batches; rows appear as batches finish; all are logged.
+
+        `truths` (defect type, mask file) per path feed the per-defect-type breakdown."""
         model, part, project = self.session.model, self.session.part, self.session.project
         if model is None or part is None or project is None or self.task is not None:
             return None
         paths = list(paths)
         labels = list(labels) if labels is not None else [label_from_path(p) for p in paths]
-        work = inspect_paths_job(model, project, part.name, self.threshold, paths, labels, self.relay.results.emit)
+        work = inspect_paths_job(model, project, part.name, self.threshold, paths, labels, self.relay.results.emit,
+                                 truths)
         return self._start(work, f"Inspect {len(paths)} image(s)")
 
     def capture_and_inspect(self) -> Optional[Task]:
@@ -301,7 +313,9 @@ class InspectPage(WorkingPointMixin, QWidget):
         if any(r.label for r in batch):
             self._sync_threshold_widgets()  # labelled scores join the histogram
         self._update_summary()
-        if first_new == self._batch_first:  # show the first part of a run at once
+        if self.follow_check.isChecked() and batch:  # follow the newest part of a running batch
+            self.show_index(len(self.results) - 1)
+        elif first_new == self._batch_first:  # else show the first part of a run at once
             self.show_index(first_new)
         self.inspected.emit(len(batch))
 
@@ -331,6 +345,7 @@ class InspectPage(WorkingPointMixin, QWidget):
     def _update_summary(self) -> None:
         if not self.results:
             self.summary.setText("No parts inspected yet.")
+            self.breakdown.show_rows([])
             return
         counts = {"PASS": 0, "REVIEW": 0, "FAIL": 0}
         for result in self.results:
@@ -343,6 +358,11 @@ class InspectPage(WorkingPointMixin, QWidget):
         if labelled:
             wrong = sum((self.verdict_of(r.score) == "FAIL") != (r.label == "defect") for r in labelled)
             text += f"  |  against the {len(labelled)} known labels: {wrong} wrong at this working point"
+        rows = breakdown([r for r in self.results if self.is_current(r)], self.judge, self.threshold.fail) \
+            if self.threshold is not None else []
+        self.breakdown.show_rows(rows)
+        if rows:
+            text += "  |  recall " + ", ".join(f"{r.kind} {100 * r.recall:.0f} %" for r in rows if r.kind != "all defects")
         self.summary.setText(text)
         self.export_button.setEnabled(True)
 
@@ -410,55 +430,10 @@ class InspectPage(WorkingPointMixin, QWidget):
             return
         slot()
 
-    def decide(self, decision: Optional[str]) -> None:
-        """Store the operator's decision (None = confirm the machine's PASS / FAIL) in the log."""
-        if self.current is None or self.threshold is None:
-            return
-        result = self.results[self.current]
-        verdict = self.judge(result)
-        if decision is None:
-            if verdict not in ("PASS", "FAIL"):
-                self.decision_label.setText("REVIEW cannot be confirmed: press P (good) or F (defective).")
-                return
-            decision = verdict
-        if result.log_id is not None and self.session.project is not None:
-            try:
-                self.session.project.log.set_operator_decision(result.log_id, decision, operator=_operator())
-            except Exception as exc:  # noqa: BLE001
-                self.ctx.report_error("Could not store the decision", exc, self)
-                return
-        result.decision = decision
-        row = self.model.row_of(self.current)
-        if row >= 0:
-            self.model.set_decision(row, decision)
-        self._show_verdict()
-        self._update_summary()
-        self.ctx.messages.info(f"{result.name}: operator decision {decision} (machine said {verdict}).")
 
-    # -- export ------------------------------------------------------------------------------------
-    def export_dialog(self) -> None:
-        if not self.results:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export results", "inspection-results.csv", "CSV (*.csv)")
-        if path:
-            self.export_csv(Path(path))
-
-    def export_csv(self, path: Path) -> int:
-        """Write the results shown (current thresholds, operator decisions) as CSV, atomically."""
-        from inspector.store.atomic import write_bytes_atomic
-
-        data = results_csv(self.results, self.threshold, self.judge)
-        try:
-            write_bytes_atomic(path, data)
-        except Exception as exc:  # noqa: BLE001
-            self.ctx.report_error("Could not export the results", exc, self)
-            return 0
-        self.ctx.messages.info(f"{len(self.results)} result(s) exported to {path}.")
-        return len(self.results)
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return ""
+def _folder_truth(path: Path) -> Truth:
+    """Defect type and mask of a file in an MVTec-style folder (test/<defect>/x.png, ground_truth/<defect>/x_mask.png)."""
+    if label_from_path(path) != "defect":
+        return None, None
+    mask = path.parent.parent.parent / "ground_truth" / path.parent.name / f"{path.stem}_mask.png"
+    return path.parent.name, mask if mask.is_file() else None

@@ -14,11 +14,32 @@ from inspector.gui.widgets.results_model import InspectionResult, small_map
 
 BATCH = 8
 Emit = Callable[[str, list], None]
+#: What is known of a part beyond its label: (defect type, ground-truth mask file).
+Truth = tuple[Optional[str], Optional[Path]]
+
+
+def mask_at_map(mask_file: Optional[Path], anomaly_map: Optional[np.ndarray]) -> tuple[Optional[np.ndarray], float]:
+    """(mask resized to the map, pixel AUROC of the map against it); (None, nan) when either is missing."""
+    if mask_file is None or anomaly_map is None:
+        return None, float("nan")
+    from inspector.evaluation.metrics import pixel_auroc
+    from inspector.io.images import load_mask
+
+    try:
+        mask = load_mask(mask_file, anomaly_map.shape)
+    except Exception:  # noqa: BLE001 (a damaged mask only loses the coverage figures)
+        return None, float("nan")
+    if not mask.any() or mask.all():
+        return mask, float("nan")
+    return mask, float(pixel_auroc(mask[None], anomaly_map.astype(np.float32)[None]))
 
 
 def inspect_paths_job(model: Any, project: Any, class_name: str, threshold: Any, paths: Sequence[Path],
-                      labels: Sequence[Optional[str]], emit: Emit) -> Callable:
-    """Work that scores `paths` in batches of BATCH, logs every part and emits each batch's results."""
+                      labels: Sequence[Optional[str]], emit: Emit, truths: Optional[Sequence[Truth]] = None) -> Callable:
+    """Work that scores `paths` in batches of BATCH, logs every part and emits each batch's results.
+
+    With `truths`, each result carries its defect type and, where a mask is known, the mask at the
+    map's size and the map's pixel AUROC (how the heatmap covers the defect)."""
 
     def work(reporter):
         from inspector.inspection import inspect_files
@@ -35,8 +56,12 @@ def inspect_paths_job(model: Any, project: Any, class_name: str, threshold: Any,
                 log_id = log.record(None, class_name, model.model_id, result.score, threshold.fail, verdict,
                                     str(result.path), review_threshold=threshold.review, note=result.error)
                 score = float("nan") if result.score is None else result.score
-                rows.append(InspectionResult(result.path, score, small_map(result.anomaly_map), labels[done], log_id,
-                                             model_id=model.model_id, recorded_verdict=verdict))
+                defect_type, mask_file = truths[done] if truths is not None else (None, None)
+                anomaly_map = small_map(result.anomaly_map)
+                mask, auroc = mask_at_map(mask_file, anomaly_map)
+                rows.append(InspectionResult(result.path, score, anomaly_map, labels[done], log_id,
+                                             model_id=model.model_id, recorded_verdict=verdict,
+                                             defect_type=defect_type, mask=mask, pixel_auroc=auroc))
                 done += 1
             emit(class_name, rows)
             reporter.report("inspect", done, total, f"Inspected {batch[-1].path.name} ({done}/{total})")

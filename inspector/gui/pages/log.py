@@ -1,4 +1,8 @@
-"""Log: the project's inspection history (newest first), filtered, exported to CSV."""
+"""Log: the project's inspection history (newest first), filtered, exported to CSV.
+
+Double-clicking a row (or Enter) opens it: the part's image with its heatmap
+(gui.widgets.log_row_view). The export dialog starts in the project's folder.
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,6 +19,7 @@ from inspector.gui.context import AppContext
 SHOWN = ("time", "class_name", "score", "threshold", "verdict", "operator_decision", "final_verdict", "operator",
          "model_id", "image_path")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2  # the log row (dict), on each row's first cell
 HEADERS = ("Time", "Class", "Score", "FAIL at", "Machine", "Operator decision", "Final", "Operator", "Model", "Image")
 
 
@@ -66,6 +71,10 @@ class LogPage(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(len(HEADERS) - 1, QHeaderView.ResizeMode.Stretch)
+        self.table.setToolTip("Double-click a row to see its image and heatmap")
+        self.table.doubleClicked.connect(lambda index: self.open_row(index.row()))
+        self.table.activated.connect(lambda index: self.open_row(index.row()))
+        self.viewers: list = []  # open row viewers (kept alive while shown)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.counts)  # its own line: a long summary never pushes Export off a 1024 px window
@@ -123,6 +132,7 @@ class LogPage(QWidget):
                 if item.data(SORT_ROLE) is None:
                     item.setData(value if key == "time" else item.text(), SORT_ROLE)
                 items.append(item)
+            items[0].setData(dict(row), ROW_ROLE)
             final = items[SHOWN.index("final_verdict")]
             final.setForeground(QColor({"PASS": "#1a7f37", "REVIEW": "#9a6700", "FAIL": "#cf222e", "ERROR": "#5f6368"}.get(final.text(), "#1f2328")))
             self.model.appendRow(items)
@@ -135,7 +145,9 @@ class LogPage(QWidget):
         self.export_button.setEnabled(total > 0)
 
     def export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the inspection log", "inspection-log.csv", "CSV (*.csv)")
+        project = self.session.project
+        start = str(project.root / "inspection-log.csv") if project is not None else "inspection-log.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Export the inspection log", start, "CSV (*.csv)")
         if path:
             self.export_csv(Path(path))
 
@@ -150,3 +162,18 @@ class LogPage(QWidget):
             return 0
         self.ctx.messages.info(f"{count} log row(s) exported to {path}.")
         return count
+
+    def open_row(self, row: int):
+        """Show the image and heatmap of the table's row `row` in a viewer; returns the viewer."""
+        from inspector.gui.widgets.log_row_view import LogRowView
+
+        item = self.model.item(row, 0)
+        data = None if item is None else item.data(ROW_ROLE)
+        if not data:
+            return None
+        threshold = self.session.threshold() if self.session.model is not None else None
+        viewer = LogRowView(data, self.session.model, threshold, self)
+        viewer.finished.connect(lambda _r, v=viewer: self.viewers.remove(v) if v in self.viewers else None)
+        self.viewers.append(viewer)
+        viewer.show()
+        return viewer

@@ -1,25 +1,32 @@
 """Review (SROC): the training images ranked by refinement score; keep or remove each, then refit.
 
-The ranking comes from the class's newest model fitted with SROC. Flagged images are marked;
-every decision is saved with the class at once (image id -> keep | remove), and "Refit with
-these decisions" fits again on the kept images without re-running SROC.
+The ranking comes from the class's newest model fitted with SROC. Each selected image is shown
+with its reasons (gui.widgets.review_reasons): its heatmap, its nearest kept image with that
+one's heatmap, and where its score falls against the cut. Flagged images nobody has decided on
+are 'undecided': a fit leaves them out, as SROC did, and the refit says so. Every decision is
+saved with the class at once (image id -> keep | remove), and "Refit with these decisions"
+fits again on the kept images without re-running SROC.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from inspector.gui.context import AppContext
-from inspector.gui.widgets.imaging import to_pixmap
+from inspector.gui.pages.review_jobs import Reasons, reasons_job
+from inspector.gui.widgets.review_reasons import ReviewReasons, score_format
+from inspector.gui.workers import LatestOnly
 
 FLAG_BG = QColor("#ffebe9")
 REMOVED_FG = QColor("#b31d28")
 KEEP_FG = QColor("#1a7f37")
+UNDECIDED_FG = QColor("#9a6700")
+DECISION_TEXT = {"keep": "keep", "remove": "REMOVE", "undecided": "undecided", "": "-"}
 
 
 class ReviewPage(QWidget):
@@ -43,10 +50,7 @@ class ReviewPage(QWidget):
         self.table.setToolTip("Most suspicious first. K = keep, R = remove the selected images.")
         self.table.setIconSize(QSize(44, 44))
         self.table.verticalHeader().setDefaultSectionSize(50)
-        self.preview = QLabel("Select an image to see it.")
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(200, 200)
-        self.preview.setStyleSheet("QLabel { background: #202124; color: #c9d1d9; border-radius: 4px; }")
+        self.reasons = ReviewReasons()
         self.keep_button = QPushButton("Keep  (K)")
         self.keep_button.setToolTip("Use the selected images for fitting")
         self.remove_button = QPushButton("Remove  (R)")
@@ -54,17 +58,18 @@ class ReviewPage(QWidget):
         self.remove_flagged_button = QPushButton("Remove all flagged")
         self.keep_all_button = QPushButton("Keep all")
         self.refit_button = QPushButton("Refit with these decisions")
-        self.refit_button.setToolTip("Fit again on the kept images (SROC is not run again: you decided)")
+        self.refit_button.setToolTip("Fit again on the kept images (SROC is not run again: you decided). "
+                                     "Flagged images still undecided are left out, as SROC did.")
         self.refit_button.setStyleSheet("QPushButton { font-weight: bold; }")
         self.counts = QLabel("")
+        self.counts.setWordWrap(True)
 
         buttons = QHBoxLayout()
         for button in (self.keep_button, self.remove_button, self.remove_flagged_button, self.keep_all_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         refit_row = QHBoxLayout()
-        refit_row.addWidget(self.counts)
-        refit_row.addStretch(1)
+        refit_row.addWidget(self.counts, 1)
         refit_row.addWidget(self.refit_button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -76,9 +81,10 @@ class ReviewPage(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("reviewSplitter")
         splitter.addWidget(left)
-        splitter.addWidget(self.preview)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.addWidget(self.reasons)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
@@ -87,7 +93,7 @@ class ReviewPage(QWidget):
         self.remove_button.clicked.connect(lambda: self.decide_selected("remove"))
         self.remove_flagged_button.clicked.connect(self.remove_all_flagged)
         self.keep_all_button.clicked.connect(self.keep_all)
-        self.refit_button.clicked.connect(self.refitRequested)
+        self.refit_button.clicked.connect(self.refit)
         self.table.itemSelectionChanged.connect(self._show_selected)
         for key, slot in ((Qt.Key.Key_K, lambda: self.decide_selected("keep")),
                           (Qt.Key.Key_R, lambda: self.decide_selected("remove"))):
@@ -98,7 +104,14 @@ class ReviewPage(QWidget):
         self.session.review_changed.connect(self._update_decisions)
         self.ranking: Any = None
         self.row_ids: list[Optional[str]] = []
+        self.row_index: list[int] = []  # ranking index shown on each row
         self.row_paths: dict[str, int] = {}
+        self.format = lambda value: f"{value:.4g}"
+        self.loader = LatestOnly("review-reasons", self)
+        self.loader.result.connect(self._on_reasons)
+        self.loader.error.connect(lambda info: self.reasons.status.setText(f"Could not show the reasons: {info.message}"))
+        self._signatures: dict[str, Any] = {}  # nearest-image thumbnails, per file, for the session
+        self.shown: Optional[Reasons] = None
         ctx.thumbnails.ready.connect(self._on_thumbnail)
         self.refresh()
 
@@ -132,36 +145,38 @@ class ReviewPage(QWidget):
         part = self.session.part
         self.ranking, model_id = self._latest_ranking()
         self.table.setRowCount(0)
-        self.row_ids = []
-        self.row_paths = {}
+        self.row_ids, self.row_index, self.row_paths = [], [], {}
+        self.reasons.clear()
         has = self.ranking is not None
         for widget in (self.keep_button, self.remove_button, self.remove_flagged_button, self.keep_all_button):
             widget.setEnabled(has)
         self.refit_button.setEnabled(part is not None and bool(part.review_decisions or has))
-        if part is None:
-            self.header.setText("Select a part class on the left.")
-            self.counts.setText("")
-            return
-        if not has:
-            self.header.setText("No SROC ranking yet. On the Fit page, set <b>SROC refinement</b> above 0 % and fit: "
+        if part is None or not has:
+            self.header.setText("Select a part class on the left." if part is None else
+                                "No SROC ranking yet. On the Fit page, set <b>SROC refinement</b> above 0 % and fit: "
                                 "the training images are then ranked by how anomalous they look, so that defective "
                                 "parts hidden among the good ones can be found and removed here.")
             self.counts.setText("")
+            self.reasons.distribution.set_ranking([], [])
             return
         by_name = {r.filename: r for r in part.images}
         names = self.ranking.names or [str(i) for i in range(len(self.ranking))]
         ranks = self.ranking.rank_of()
+        self.format = score_format(self.ranking.scores, self.ranking.flagged)
+        self.reasons.distribution.set_ranking(self.ranking.scores, self.ranking.flagged, self.format)
         self.header.setText(f"{len(self.ranking)} training image(s) of '{part.name}' ranked by model {model_id} "
                             f"({self.ranking.method}, {self.ranking.detector or 'same detector'}); the top "
-                            f"{100 * self.ranking.ratio:.1f} % are flagged. Most suspicious first.")
+                            f"{100 * self.ranking.ratio:.1f} % are flagged. Most suspicious first: select one to see "
+                            "its heatmap beside the nearest kept image.")
         self.table.setRowCount(len(self.ranking))
         for row, index in enumerate(self.ranking.order):
             index = int(index)
             record = by_name.get(names[index])
             self.row_ids.append(record.id if record is not None else None)
+            self.row_index.append(index)
             flagged = bool(self.ranking.flagged[index])
             cells = [str(int(ranks[index]) + 1), names[index] + ("" if record is not None else "  (no longer in the class)"),
-                     f"{self.ranking.scores[index]:.4g}", "FLAGGED" if flagged else "", ""]
+                     self.format(self.ranking.scores[index]), "FLAGGED" if flagged else "", ""]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if column in (0, 2):
@@ -188,84 +203,145 @@ class ReviewPage(QWidget):
     def _on_thumbnail(self, path: str) -> None:
         row = self.row_paths.get(path)
         if row is not None:
-            from pathlib import Path
-
             self._set_icon(row, Path(path))
 
-    def decision(self, image_id: Optional[str]) -> str:
+    def decision(self, image_id: Optional[str], row: Optional[int] = None) -> str:
+        """keep | remove | undecided (flagged, nobody decided: left out as SROC did) | '' (no record)."""
         part = self.session.part
         if part is None or image_id is None:
             return ""
-        return part.review_decisions.get(image_id, "keep")
+        stored = part.review_decisions.get(image_id)
+        if stored is not None:
+            return stored
+        flagged = row is not None and self.ranking is not None and bool(self.ranking.flagged[self.row_index[row]])
+        return "undecided" if flagged else "keep"
+
+    def decision_counts(self) -> dict[str, int]:
+        counts = {"keep": 0, "remove": 0, "undecided": 0}
+        for row, image_id in enumerate(self.row_ids):
+            decision = self.decision(image_id, row)
+            if decision in counts:
+                counts[decision] += 1
+        return counts
 
     def _update_decisions(self) -> None:
         part = self.session.part
         if part is None or self.ranking is None:
             return
-        removed = 0
         for row, image_id in enumerate(self.row_ids):
-            decision = self.decision(image_id)
-            removed += decision == "remove"
+            decision = self.decision(image_id, row)
             item = self.table.item(row, 4)
             if item is None:
                 continue
-            item.setText({"keep": "keep", "remove": "REMOVE", "": "-"}[decision])
-            item.setForeground(QBrush(REMOVED_FG if decision == "remove" else KEEP_FG))
-        self.counts.setText(f"{len(self.row_ids) - removed} kept, {removed} removed")
+            item.setText(DECISION_TEXT[decision])
+            item.setForeground(QBrush({"remove": REMOVED_FG, "undecided": UNDECIDED_FG}.get(decision, KEEP_FG)))
+        counts = self.decision_counts()
+        text = f"{counts['keep']} kept, {counts['remove']} removed"
+        if counts["undecided"]:
+            text += f", <b>{counts['undecided']} undecided</b> (left out, as SROC did, until you decide)"
+        self.counts.setText(text)
         self.refit_button.setEnabled(True)
 
     # -- decisions --------------------------------------------------------------------------------
-    def _save(self, changes: dict[str, str]) -> None:
+    def _save(self, changes: dict[str, str]) -> bool:
         part = self.session.part
         if part is None:
-            return
+            return False
         decisions = dict(part.review_decisions)
         for image_id, decision in changes.items():
-            if decision == "keep":
-                decisions[image_id] = "keep"
-            else:
-                decisions[image_id] = "remove"
+            decisions[image_id] = "keep" if decision == "keep" else "remove"
         try:
             self.session.set_review_decisions(decisions)
         except Exception as exc:  # noqa: BLE001
             self.ctx.report_error("Could not save the review decisions", exc, self)
+            return False
+        return True
+
+    def selected_rows(self) -> list[int]:
+        return sorted({index.row() for index in self.table.selectionModel().selectedRows()})
 
     def selected_ids(self) -> list[str]:
-        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        return [self.row_ids[r] for r in rows if self.row_ids[r] is not None]
+        return [self.row_ids[r] for r in self.selected_rows() if self.row_ids[r] is not None]
 
     def decide_selected(self, decision: str) -> None:
+        """Keep / remove the selection (K / R). The counts line shows it: no Messages line per key press."""
         ids = self.selected_ids()
-        if ids:
-            self._save({i: decision for i in ids})
-            self.ctx.messages.info(f"{len(ids)} image(s) set to {decision}.")
-            rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        if ids and self._save({i: decision for i in ids}):
+            rows = self.selected_rows()
             if len(rows) == 1 and rows[0] + 1 < self.table.rowCount():  # move on, like a review queue
                 self.table.selectRow(rows[0] + 1)
 
     def remove_all_flagged(self) -> None:
         if self.ranking is None:
             return
-        ids = [self.row_ids[row] for row, index in enumerate(self.ranking.order)
-               if self.ranking.flagged[int(index)] and self.row_ids[row] is not None]
-        self._save({i: "remove" for i in ids})
-        self.ctx.messages.info(f"All {len(ids)} flagged image(s) removed from fitting.")
+        ids = [self.row_ids[row] for row, index in enumerate(self.row_index)
+               if self.ranking.flagged[index] and self.row_ids[row] is not None]
+        if self._save({i: "remove" for i in ids}):
+            self.ctx.messages.info(f"All {len(ids)} flagged image(s) removed from fitting.")
 
     def keep_all(self) -> None:
         self._save({i: "keep" for i in self.row_ids if i is not None})
 
-    def _show_selected(self) -> None:
-        ids = self.selected_ids()
-        if len(ids) != 1:
-            return
-        path = self.session.image_path(ids[0])
-        try:
-            from inspector.io.images import load_image
+    def refit(self) -> None:
+        """Ask for a refit on the kept images, saying what happens to the undecided ones."""
+        counts = self.decision_counts() if self.ranking is not None else None
+        if counts is not None:
+            text = f"Refit on the {counts['keep']} kept image(s); {counts['remove']} removed by you"
+            if counts["undecided"]:
+                text += (f"; {counts['undecided']} flagged image(s) still undecided are left out, as SROC did "
+                         "(keep them on the Review page to use them)")
+            self.ctx.messages.info(text + ".")
+        self.refitRequested.emit()
 
-            image = load_image(path, max_side=512)  # small and local: fast enough on the GUI thread
-        except Exception as exc:  # noqa: BLE001
-            self.preview.setText(str(exc))
+    # -- reasons ----------------------------------------------------------------------------------
+    def kept_rows(self) -> list[int]:
+        return [row for row, image_id in enumerate(self.row_ids)
+                if image_id is not None and self.decision(image_id, row) == "keep"]
+
+    def _show_selected(self) -> None:
+        rows = self.selected_rows()
+        if len(rows) != 1 or self.row_ids[rows[0]] is None or self.ranking is None:
             return
-        pixmap = to_pixmap(np.ascontiguousarray(image))
-        self.preview.setPixmap(pixmap.scaled(self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                             Qt.TransformationMode.SmoothTransformation))
+        row = rows[0]
+        index = self.row_index[row]
+        score = float(self.ranking.scores[index])
+        self.reasons.distribution.mark(score)
+        model, threshold = self.session.model, self.session.threshold()
+        if threshold is not None:
+            from inspector.visualize import threshold_levels
+
+            self.reasons.set_levels(threshold_levels(threshold), threshold.fail)
+        flagged = bool(self.ranking.flagged[index])
+        side = "above" if flagged else "below"
+        self.reasons.status.setText(f"Score {self.format(score)}, {side} the cut"
+                                    + ("" if self.reasons.distribution.cut is None else
+                                       f" ({self.format(self.reasons.distribution.cut)})")
+                                    + ". Loading its heatmap and nearest kept image...")
+        kept = [(self.row_index[r], self.session.image_path(self.row_ids[r])) for r in self.kept_rows()]
+        self.loader.submit(reasons_job(model, index, self.session.image_path(self.row_ids[row]), kept,
+                                       self._signatures))
+
+    def _on_reasons(self, reasons: Reasons) -> None:
+        rows = self.selected_rows()
+        if self.ranking is None or len(rows) != 1 or self.row_index[rows[0]] != reasons.index:
+            return  # the selection moved on; its own job follows
+        names = self.ranking.names or [str(i) for i in range(len(self.ranking))]
+        scores, flagged = self.ranking.scores, self.ranking.flagged
+        model = self.session.model
+        reason = ""
+        if model is None:
+            reason = "No active model: fit one to see where the detector localises."
+        elif not model.localizes:
+            reason = f"{getattr(model.detector, 'display_name', '') or model.settings.detector} gives no anomaly map."
+        self.reasons.show_pair(reasons.image, reasons.anomaly_map, reasons.nearest_image, reasons.nearest_map, reason)
+        state = "FLAGGED" if flagged[reasons.index] else "kept"
+        self.reasons.image_caption.setText(f"<b>{names[reasons.index]}</b> ({state}, score "
+                                           f"{self.format(scores[reasons.index])})")
+        if reasons.nearest_index is None:
+            self.reasons.kept_caption.setText("No kept image to compare with.")
+        else:
+            self.reasons.kept_caption.setText(f"nearest kept: <b>{names[reasons.nearest_index]}</b> (score "
+                                              f"{self.format(scores[reasons.nearest_index])})")
+        self.reasons.status.setText("Left: this image, right: the kept image that looks most like it (grey "
+                                    "thumbnails). The heatmaps show where the active model finds each unusual.")
+        self.shown = reasons

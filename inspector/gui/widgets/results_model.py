@@ -33,7 +33,16 @@ class InspectionResult:
     image: Optional[np.ndarray] = None  # kept only for camera frames without a saved file
     model_id: Optional[str] = None  # the model that scored it: scores of different models are not comparable
     recorded_verdict: str = ""  # the verdict logged when it was inspected (kept once the model changes)
+    defect_type: Optional[str] = None  # e.g. the test/<defect>/ folder or the record's defect type
+    mask: Optional[np.ndarray] = None  # ground-truth mask at the map's size (bool), when known
+    pixel_auroc: float = float("nan")  # how well the map ranks the mask's pixels above the rest
 
+    @property
+    def kind(self) -> str:
+        """'good', the defect type, 'defect', or '' (unlabelled)."""
+        if self.label == "defect":
+            return self.defect_type or "defect"
+        return self.label or ""
     @property
     def name(self) -> str:
         return self.path.name if self.path is not None else "camera frame"
@@ -64,7 +73,7 @@ class ResultsModel(QStandardItemModel):
         score = QStandardItem(f"{result.score:.4g}")
         score.setData(float(result.score), SORT_ROLE)
         score.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        row = [number, QStandardItem(result.name), QStandardItem(result.label or ""), score,
+        row = [number, QStandardItem(result.name), QStandardItem(result.kind), score,
                QStandardItem(verdict), QStandardItem(result.decision or "")]
         for item in row:
             item.setEditable(False)

@@ -1,17 +1,23 @@
 """The Inspect page's results box: the sortable table of inspected parts, the summary and its buttons.
 
 The table shows a ResultsModel through a sort proxy; this widget owns that wiring and the
-row <-> result-index mapping, so the page speaks only in result indices.
+row <-> result-index mapping, so the page speaks only in result indices. A second tab holds the
+per-defect-type breakdown (gui.widgets.defect_breakdown); "Follow newest" keeps the newest part
+of a running batch in view.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QTableView, QTabWidget, QVBoxLayout, QWidget)
 
+from inspector.gui.widgets.defect_breakdown import DefectBreakdown
 from inspector.gui.widgets.results_model import SORT_ROLE, ResultsModel
+
+#: Rows the table shows at least (a batch was judged through a 4-row slot before).
+MIN_ROWS = 5
 
 
 class ResultsTable(QGroupBox):
@@ -40,16 +46,27 @@ class ResultsTable(QGroupBox):
         for column in range(len(ResultsModel.COLUMNS)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)  # defect types are long: room, not elision
+        header.resizeSection(2, 140)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.setToolTip("Click a row to view it; click a header to sort")
-        self.table.setMinimumHeight(60)
+        self.table.setMinimumHeight(24 * (MIN_ROWS + 1) + 4)
+        self.breakdown = DefectBreakdown()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.table, "Parts")
+        self.tabs.addTab(self.breakdown, "Per defect type")
+        self.follow_check = QCheckBox("Follow newest")
+        self.follow_check.setChecked(True)
+        self.follow_check.setToolTip("During a batch, show each newest part as it is inspected")
         self.summary = QLabel("")
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(self.tabs, 1)
         self.summary.setWordWrap(True)  # a long summary wraps instead of widening the page
         bar = QHBoxLayout()
         bar.addWidget(self.summary, 1)
-        for widget in (self.prev_button, self.next_button, self.export_button):
+        for widget in (self.follow_check, self.prev_button, self.next_button, self.export_button):
             bar.addWidget(widget)
         layout.addLayout(bar)
 
