@@ -112,7 +112,6 @@ class PolicyCheckPanel(QWidget):
         working_size = tuple(model.feature_config.input_shape)
         fail, review = float(threshold.fail), threshold.review
         nominal = np.asarray(threshold.nominal_scores, dtype=np.float64)
-        known_defects = np.asarray(threshold.defect_scores, dtype=np.float64)
         model_id = model.model_id
 
         def work(reporter: Reporter):
@@ -131,7 +130,7 @@ class PolicyCheckPanel(QWidget):
             check = check_policy(_LazyImages(train), policy, score, fail, review, factor=factor, n_copies=n_copies,
                                  seed=seed, working_size=working_size,
                                  good_scores=np.concatenate([nominal, test_scores["good"]]),
-                                 defect_scores=np.concatenate([known_defects, test_scores["defect"]]),
+                                 defect_scores=np.asarray(test_scores["defect"], dtype=np.float64),
                                  reporter=reporter)
             return replace(check, model_id=model_id)
 
