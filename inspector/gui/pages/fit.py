@@ -50,15 +50,15 @@ def detect_device(preference: str) -> str:
     return describe_device(pick_device(preference))
 
 
-def training_shapes(records: list, limit: int = 64) -> list[tuple[int, int]]:
+def training_shapes(paths: list, limit: int = 64) -> list[tuple[int, int]]:
     """(height, width) of up to `limit` training images, read from their headers (no decoding), for
     the form's effective-resolution line; unreadable files are left out (the fit reports them)."""
     from inspector.features.preprocess import image_file_shape
 
     shapes = []
-    for record in records[:limit]:
+    for path in paths[:limit]:
         try:
-            shapes.append(image_file_shape(record.path))
+            shapes.append(image_file_shape(path))
         except InspectorError:
             continue
     return shapes
@@ -228,7 +228,7 @@ class FitPage(QWidget):
         if len(training) < 2:
             text += " - at least 2 are needed: add good parts on the Acquire page."
         self.images_note.setText(text)
-        self.settings_form.set_training_shapes(training_shapes(training))
+        self.settings_form.set_training_shapes(training_shapes([self.session.image_path(r) for r in training[:64]]))
         if self.aug_factor.value() == 0:
             self.policy_note.setText("No augmentation.")
         elif part.policy is None:
