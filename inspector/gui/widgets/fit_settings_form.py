@@ -38,8 +38,8 @@ HIDDEN_PARAMS = {"layers", "seed", "device"}  # device follows "Run on"
 #: Input geometry choices: keep the training images' aspect ratio (preprocessing v2, the default) or
 #: squash to a square (v1: Inspector 0.1.0 and the seed papers' protocol).
 GEOMETRIES = {
-    "auto": "Auto: keep the part's aspect ratio",
-    "square": "Square (squashed, as the seed papers)",
+    "auto": "Auto (keep aspect)",
+    "square": "Square (seed papers)",
 }
 CALIBRATIONS = {
     "sigma": ("mean + k x sigma of good scores", 3.0, 0.0, 10.0, 0.1),
@@ -142,8 +142,9 @@ class FitSettingsForm(QWidget):
         self.geometry = QComboBox()
         for key, label in GEOMETRIES.items():
             self.geometry.addItem(label, key)
-        self.geometry.setToolTip("How images become backbone input; saved in the model and applied to every image "
-                                 "at fit and at inspection")
+        self.geometry.setToolTip("How images become backbone input. Auto keeps the training images' aspect ratio; "
+                                 "Square squashes every image to a square as Inspector 0.1.0 and the seed papers "
+                                 "did. Saved in the model and applied to every image at fit and at inspection")
         self.geometry_note = QLabel("")
         self.geometry_note.setObjectName("geometryNote")
         self.geometry_note.setWordWrap(True)
