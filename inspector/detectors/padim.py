@@ -8,15 +8,24 @@ map of distances is upsampled to the input, smoothed (sigma 4). The image score 
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inspector.detectors.anomaly_maps import DEFAULT_SIGMA, DEFAULT_TOP_FRACTION, image_scores, upsample_and_smooth
+from inspector.detectors.anomaly_maps import (
+    DEFAULT_SIGMA,
+    DEFAULT_TOP_FRACTION,
+    image_scores,
+    upsample_and_smooth,
+)
 from inspector.detectors.base import POOLED_LAYERS, Detector
-from inspector.detectors.gaussian import COVARIANCES, fit_gaussians, mahalanobis_distances
+from inspector.detectors.gaussian import (
+    COVARIANCES,
+    fit_gaussians,
+    mahalanobis_distances,
+)
 from inspector.detectors.registry import register
 from inspector.features.maps import FeatureMaps
 from inspector.types import InspectorError, Reporter, ScoreResult, as_reporter
@@ -76,7 +85,7 @@ class PaDiMDetector(Detector):
         n, d, h, w = selected.shape
         return selected.reshape(n, d, h * w).transpose(0, 2, 1)
 
-    def fit(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> "PaDiMDetector":
+    def fit(self, features: FeatureMaps, reporter: Reporter | None = None) -> PaDiMDetector:
         self._check_features(features, min_images=2)
         if self.covariance not in COVARIANCES:
             raise InspectorError(f"Unknown covariance '{self.covariance}'; use one of {COVARIANCES}.")
@@ -103,7 +112,7 @@ class PaDiMDetector(Detector):
         distances = mahalanobis_distances(locations, self.means_, self.precisions_)
         return distances.reshape(len(locations), *self.grid_).astype(np.float32)
 
-    def score(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> ScoreResult:
+    def score(self, features: FeatureMaps, reporter: Reporter | None = None) -> ScoreResult:
         maps = upsample_and_smooth(self.patch_scores(features), features.input_size, self.sigma)
         return ScoreResult(image_scores(maps, float(self.top_fraction)), maps)
 

@@ -17,7 +17,11 @@ import pytest
 from inspector.detectors.params import DetectorSpec
 from inspector.evaluation.standard import evaluate_category
 from inspector.features.extractor import FeatureConfig
-from inspector.features.preprocess import DEFAULT_SHORT_SIDE, choose_geometry, image_file_shape
+from inspector.features.preprocess import (
+    DEFAULT_SHORT_SIDE,
+    choose_geometry,
+    image_file_shape,
+)
 from inspector.io.datasets import load_category
 
 ROOT = Path(__file__).resolve().parents[2]
