@@ -194,7 +194,11 @@ class Detector(ABC):
             if np.issubdtype(array.dtype, np.number) and not np.all(np.isfinite(array)):
                 raise InspectorError(f"{folder / 'detector.npz'}: array '{key}' holds NaN or infinite values; "
                                      "the model is damaged and is refused.")
-        detector = create_detector(meta["detector"], **meta.get("params", {}))
+        from inspector.detectors.registry import available_detectors
+
+        # A parameter added after a model was saved takes the value that reproduces that model.
+        legacy = getattr(available_detectors().get(meta["detector"]), "legacy_params", {})
+        detector = create_detector(meta["detector"], **{**legacy, **meta.get("params", {})})
         try:
             detector.validate_params()
         except InspectorError as exc:

@@ -3,19 +3,29 @@
 The levels are aligned to the finest one (nearest upsampling, as PaDiM's embedding
 concatenation does), concatenated, and a random subset of `n_features` channels is kept so that
 the L covariance matrices stay small. Ledoit-Wolf by default (seed 000 uses it for PaDiM). The
-map of distances is upsampled to the input, smoothed (sigma 4), and the image score is its max.
+map of distances is upsampled to the input, smoothed (sigma 4). The image score is its max (the paper's), or with
+`top_fraction` > 0 the mean of that share of its highest pixels (see anomaly_maps.DEFAULT_TOP_FRACTION).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from inspector.detectors.anomaly_maps import DEFAULT_SIGMA, upsample_and_smooth
+from inspector.detectors.anomaly_maps import (
+    DEFAULT_SIGMA,
+    DEFAULT_TOP_FRACTION,
+    image_scores,
+    upsample_and_smooth,
+)
 from inspector.detectors.base import POOLED_LAYERS, Detector
-from inspector.detectors.gaussian import COVARIANCES, fit_gaussians, mahalanobis_distances
+from inspector.detectors.gaussian import (
+    COVARIANCES,
+    fit_gaussians,
+    mahalanobis_distances,
+)
 from inspector.detectors.registry import register
 from inspector.features.maps import FeatureMaps
 from inspector.types import InspectorError, Reporter, ScoreResult, as_reporter
@@ -36,20 +46,30 @@ def aligned_embedding(levels: list[np.ndarray]) -> np.ndarray:
 
 @register
 class PaDiMDetector(Detector):
-    """Per-location Gaussians; the image score is the max of the smoothed distance map."""
+    """Per-location Gaussians; the image score is the max (or a top-fraction mean) of the smoothed distance map."""
 
     name = "padim"
     display_name = "PaDiM"
     localizes = True
     positive_int_params = ("n_features",)
+    #: Models saved before `top_fraction` existed scored with the max: they load with it.
+    legacy_params = {"top_fraction": 0.0}
+    param_help = {"top_fraction": "image score: mean of this share of the map's highest pixels (0 = the max, "
+                                  "as in the PaDiM paper)"}
 
     def __init__(self, n_features: int = 200, covariance: str = "ledoit", sigma: float = DEFAULT_SIGMA,
-                 seed: int = 0, layers: tuple[int, ...] = POOLED_LAYERS) -> None:
+                 seed: int = 0, layers: tuple[int, ...] = POOLED_LAYERS,
+                 top_fraction: float = DEFAULT_TOP_FRACTION) -> None:
         super().__init__(layers)
         self.n_features = n_features
         self.covariance = covariance
         self.sigma = sigma
         self.seed = seed
+        self.top_fraction = top_fraction
+
+    def _validate_params(self) -> None:
+        if not 0.0 <= float(self.top_fraction) <= 1.0:
+            raise InspectorError(f"PaDiM parameter top_fraction must be in [0, 1], got {self.top_fraction}.")
 
     def _locations(self, features: FeatureMaps) -> np.ndarray:
         """(N, L, d) embeddings of the selected channels at every location."""
@@ -65,7 +85,7 @@ class PaDiMDetector(Detector):
         n, d, h, w = selected.shape
         return selected.reshape(n, d, h * w).transpose(0, 2, 1)
 
-    def fit(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> "PaDiMDetector":
+    def fit(self, features: FeatureMaps, reporter: Reporter | None = None) -> PaDiMDetector:
         self._check_features(features, min_images=2)
         if self.covariance not in COVARIANCES:
             raise InspectorError(f"Unknown covariance '{self.covariance}'; use one of {COVARIANCES}.")
@@ -92,9 +112,9 @@ class PaDiMDetector(Detector):
         distances = mahalanobis_distances(locations, self.means_, self.precisions_)
         return distances.reshape(len(locations), *self.grid_).astype(np.float32)
 
-    def score(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> ScoreResult:
+    def score(self, features: FeatureMaps, reporter: Reporter | None = None) -> ScoreResult:
         maps = upsample_and_smooth(self.patch_scores(features), features.input_size, self.sigma)
-        return ScoreResult(maps.reshape(len(maps), -1).max(axis=1), maps)
+        return ScoreResult(image_scores(maps, float(self.top_fraction)), maps)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state = {"total_channels": self.total_channels_, "grid": list(self.grid_)}

@@ -7,7 +7,7 @@ resolution (masks resized with nearest neighbour).
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -29,21 +29,24 @@ from inspector.types import InspectorError, Reporter, as_reporter
 
 
 def evaluate_category(category: Category, detectors: list[DetectorSpec], config: FeatureConfig,
-                      policy: Optional[dict] = None, aug_factor: int = 0, seed: int = 0, device: str = "auto",
-                      reporter: Optional[Reporter] = None, calibration: str = "sigma",
-                      calibration_parameter: float = 3.0) -> list[dict[str, Any]]:
+                      policy: dict | None = None, aug_factor: int = 0, seed: int = 0, device: str = "auto",
+                      reporter: Reporter | None = None, calibration: str = "sigma",
+                      calibration_parameter: float = 3.0, cache_folder: str | None = None,
+                      extra_layers: tuple[int, ...] = ()) -> list[dict[str, Any]]:
     """Fit each detector on train/good (plus augmented copies) and score the test set.
 
     Next to the ranking metrics, each detector's working point is calibrated on train/good exactly
     as `inspector fit` does (`pipeline.nominal_scores`), and the false-reject rate on the good test
-    images and the defect recall at that threshold are reported."""
+    images and the defect recall at that threshold are reported. `cache_folder` keeps the encoded
+    features on disk and `extra_layers` widens what is encoded, so
+    that runs of different detectors share one cache entry (benchmarks/all_detectors.py)."""
     reporter = as_reporter(reporter)
     if not category.test:
         raise InspectorError(f"{category.root} has no test images to evaluate on.")
     labels = category.test_labels
     instances = [spec.create() for spec in detectors]
-    layers = sorted({layer for detector in instances for layer in detector.layers})
-    encoder = FeatureEncoder(category, config, tuple(layers), FeatureCache(None), device, reporter)  # encode once
+    layers = sorted({layer for detector in instances for layer in detector.layers} | set(extra_layers))
+    encoder = FeatureEncoder(category, config, tuple(layers), FeatureCache(cache_folder), device, reporter)  # encode once
     started = time.perf_counter()
     train = encoder.encode("train", category.train)
     originals, augmented = train, None

@@ -11,8 +11,9 @@ detectors' feature grids match the model.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,6 +29,12 @@ PREPROCESSING_V1 = {"version": 1, "decode_max_side": MAX_SIDE, "colour": "rgb", 
 # aspect ratio. `height` / `width` are None until a fit chooses them from its images.
 PREPROCESSING_V2 = {"version": 2, "decode_max_side": MAX_SIDE, "colour": "rgb", "aspect": "keep",
                     "interpolation": "area-shrink-linear-grow", "height": None, "width": None}
+#: The default short side of the working geometry (the app's, the CLI's and the benchmarks'). Chosen by
+#: measurement on both development sets (docs/benchmarks/kolektorsdd-resolution.md): PaDiM's image
+#: AUROC on KolektorSDD falls as the short side grows past 224 (576 x 224: 0.949; 800 x 320 and
+#: 1120 x 448: lower), although AU-PRO rises: a finer grid adds nominal locations whose max competes
+#: with the cracks'.
+DEFAULT_SHORT_SIDE = 224
 #: The long side of a working geometry is a multiple of this (the backbone's deepest stride).
 GEOMETRY_MULTIPLE = 32
 #: Aspect ratios beyond this are capped: a 10:1 strip would otherwise cost ten square images per part.
@@ -61,7 +68,7 @@ def resolve_preprocessing(record: dict[str, Any], shapes: Iterable[tuple[int, ..
     return check_preprocessing(record)
 
 
-def input_geometry(record: Optional[dict[str, Any]], image_size: int) -> Geometry:
+def input_geometry(record: dict[str, Any] | None, image_size: int) -> Geometry:
     """The (height, width) that `record` feeds the backbone: a square of `image_size` for version 1."""
     record = check_preprocessing(record)
     if record["version"] == 1:
@@ -109,6 +116,6 @@ def image_file_shape(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except Exception as exc:  # noqa: BLE001 - any unreadable header is one clear line
+    except Exception as exc:
         raise InspectorError(f"{path}: not a readable image ({exc}).") from exc
     return int(height), int(width)

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from inspector.features import extractor as extractor_module  # noqa: E402
-from inspector.io.datasets import load_category  # noqa: E402
-from inspector.pipeline import FitSettings, fit_model  # noqa: E402
+from inspector.features import extractor as extractor_module
+from inspector.io.datasets import load_category
+from inspector.pipeline import FitSettings, fit_model
 
 BOTTLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "mvtec_ad" / "bottle"
 

@@ -10,16 +10,34 @@ page attributes (`page.detector`, `page.aug_factor`...) for callers and tests.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QLabel, QMessageBox, QPushButton,
-                               QScrollArea, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from inspector.gui.context import AppContext
-from inspector.gui.widgets.fit_settings_form import (CALIBRATIONS, CHOICES, HIDDEN_PARAMS,  # noqa: F401
-                                                     PARAM_HELP, FitSettingsForm, ParamForm)
+from inspector.gui.widgets.fit_settings_form import (  # noqa: F401
+    CALIBRATIONS,
+    CHOICES,
+    HIDDEN_PARAMS,
+    PARAM_HELP,
+    FitSettingsForm,
+    ParamForm,
+)
 from inspector.gui.widgets.stage_progress import StageProgress, format_duration
 from inspector.gui.workers import ErrorInfo, Task
 from inspector.types import InspectorError
@@ -32,15 +50,29 @@ def detect_device(preference: str) -> str:
     return describe_device(pick_device(preference))
 
 
+def training_shapes(paths: list, limit: int = 64) -> list[tuple[int, int]]:
+    """(height, width) of up to `limit` training images, read from their headers (no decoding), for
+    the form's effective-resolution line; unreadable files are left out (the fit reports them)."""
+    from inspector.features.preprocess import image_file_shape
+
+    shapes = []
+    for path in paths[:limit]:
+        try:
+            shapes.append(image_file_shape(path))
+        except InspectorError:
+            continue
+    return shapes
+
+
 class FitPage(QWidget):
     title = "3  Fit"
     fitFinished = Signal(bool)  # success
 
-    def __init__(self, ctx: AppContext, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.session = ctx.session
-        self.task: Optional[Task] = None
+        self.task: Task | None = None
         self.last_result: Any = None
 
         from inspector.detectors.registry import available_detectors
@@ -49,6 +81,7 @@ class FitPage(QWidget):
         self.settings_form = FitSettingsForm(self.detector_classes)
         form = self.settings_form
         self.backbone, self.image_size, self.detector = form.backbone, form.image_size, form.detector
+        self.geometry, self.geometry_note = form.geometry, form.geometry_note
         self.params = form.params
         self.aug_factor, self.policy_note, self.refine_ratio = form.aug_factor, form.policy_note, form.refine_ratio
         self.calibration, self.calibration_parameter = form.calibration, form.calibration_parameter
@@ -213,6 +246,7 @@ class FitPage(QWidget):
         if len(training) < 2:
             text += " - at least 2 are needed: add good parts on the Acquire page."
         self.images_note.setText(text)
+        self.settings_form.set_training_shapes(training_shapes([self.session.image_path(r) for r in training[:64]]))
         if self.aug_factor.value() == 0:
             self.policy_note.setText("No augmentation.")
         elif part.policy is None:
@@ -257,7 +291,7 @@ class FitPage(QWidget):
             self.models.resizeColumnToContents(column)
         self._update_model_buttons()
 
-    def _selected_model_id(self) -> Optional[str]:
+    def _selected_model_id(self) -> str | None:
         items = self.models.selectedItems()
         return items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
 
@@ -299,7 +333,7 @@ class FitPage(QWidget):
     def running(self) -> bool:
         return self.task is not None
 
-    def start_fit(self, refine_ratio: Optional[float] = None) -> Optional[Task]:
+    def start_fit(self, refine_ratio: float | None = None) -> Task | None:
         """Fit on the class's training images (refine_ratio overrides the form, e.g. 0 after a review)."""
         if self.task is not None:
             return None

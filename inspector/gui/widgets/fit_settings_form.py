@@ -1,4 +1,4 @@
-"""The Fit page's settings form: backbone, input size, detector and its parameters, augmentation
+"""The Fit page's settings form: backbone, input size and geometry, detector and its parameters, augmentation
 factor, SROC refinement, working-point calibration and device.
 
 Kept apart from the page so the page holds only the fitting and the model list; the form turns
@@ -8,12 +8,23 @@ policy and the notes.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtGui import QDoubleValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
+from inspector.features.preprocess import DEFAULT_SHORT_SIDE
 from inspector.types import InspectorError
 
 CHOICES = {"covariance": ("ledoit", "empirical"), "sampler": ("greedy", "random"), "index": ("flat", "ivfflat")}
@@ -24,6 +35,12 @@ PARAM_HELP = {
     "sigma": "Smoothing of the anomaly map (pixels of the feature grid)",
 }
 HIDDEN_PARAMS = {"layers", "seed", "device"}  # device follows "Run on"
+#: Input geometry choices: keep the training images' aspect ratio (preprocessing v2, the default) or
+#: squash to a square (v1: Inspector 0.1.0 and the seed papers' protocol).
+GEOMETRIES = {
+    "auto": "Auto (keep aspect)",
+    "square": "Square (seed papers)",
+}
 CALIBRATIONS = {
     "sigma": ("mean + k x sigma of good scores", 3.0, 0.0, 10.0, 0.1),
     "quantile": ("quantile of good scores", 0.99, 0.5, 1.0, 0.005),
@@ -33,13 +50,13 @@ CALIBRATIONS = {
 class ParamForm(QWidget):
     """Editors for a detector's constructor parameters, built from its signature."""
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.form = QFormLayout(self)
         self.form.setContentsMargins(0, 0, 0, 0)
         self.editors: dict[str, QWidget] = {}
 
-    def set_detector(self, cls: type, values: Optional[dict] = None) -> None:
+    def set_detector(self, cls: type, values: dict | None = None) -> None:
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors = {}
@@ -58,7 +75,7 @@ class ParamForm(QWidget):
             self.form.addRow(QLabel("No parameters."))
 
     @staticmethod
-    def _editor(name: str, default: Any, value: Any) -> Optional[QWidget]:
+    def _editor(name: str, default: Any, value: Any) -> QWidget | None:
         if name in CHOICES:
             combo = QComboBox()
             combo.addItems(CHOICES[name])
@@ -105,7 +122,7 @@ class ParamForm(QWidget):
 class FitSettingsForm(QWidget):
     """Every editor of a FitSettings; `detector_classes` maps detector names to their classes."""
 
-    def __init__(self, detector_classes: dict[str, type], parent: Optional[QWidget] = None) -> None:
+    def __init__(self, detector_classes: dict[str, type], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         from inspector.features.backbones import BACKBONES, DEFAULT_BACKBONE
 
@@ -118,9 +135,21 @@ class FitSettingsForm(QWidget):
         self.image_size = QSpinBox()
         self.image_size.setRange(32, 1024)
         self.image_size.setSingleStep(16)
-        self.image_size.setValue(224)
+        self.image_size.setValue(DEFAULT_SHORT_SIDE)
         self.image_size.setSuffix(" px")
-        self.image_size.setToolTip("Short side of the backbone input (224 = default); the long side keeps the training images' aspect ratio")
+        self.image_size.setToolTip(f"Short side of the backbone input ({DEFAULT_SHORT_SIDE} = default); with the automatic "
+                                   "geometry the long side keeps the training images' aspect ratio")
+        self.geometry = QComboBox()
+        for key, label in GEOMETRIES.items():
+            self.geometry.addItem(label, key)
+        self.geometry.setToolTip("How images become backbone input. Auto keeps the training images' aspect ratio; "
+                                 "Square squashes every image to a square as Inspector 0.1.0 and the seed papers "
+                                 "did. Saved in the model and applied to every image at fit and at inspection")
+        self.geometry_note = QLabel("")
+        self.geometry_note.setObjectName("geometryNote")
+        self.geometry_note.setWordWrap(True)
+        self.geometry_note.setStyleSheet("color: #57606a;")
+        self._shapes: list[tuple[int, int]] = []
         self.detector = QComboBox()
         for name, cls in sorted(self.detector_classes.items(), key=lambda kv: kv[0] != "padim"):
             label = getattr(cls, "display_name", "") or name
@@ -154,12 +183,14 @@ class FitSettingsForm(QWidget):
         self.device_label = QLabel("Device: detecting...")
         self.device_label.setObjectName("deviceLabel")
 
-        for combo in (self.backbone, self.detector, self.calibration, self.device):
+        for combo in (self.backbone, self.geometry, self.detector, self.calibration, self.device):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(14)
         form = QFormLayout()
         form.addRow("Backbone:", self.backbone)
         form.addRow("Input size:", self.image_size)
+        form.addRow("Geometry:", self.geometry)
+        form.addRow("", self.geometry_note)
         form.addRow("Detector:", self.detector)
         params_box = QGroupBox("Detector parameters")
         QVBoxLayout(params_box).addWidget(self.params)
@@ -179,12 +210,42 @@ class FitSettingsForm(QWidget):
         layout.addStretch(1)
         self.detector.currentIndexChanged.connect(self._on_detector)
         self.calibration.currentIndexChanged.connect(self._on_calibration)
+        self.geometry.currentIndexChanged.connect(lambda _i: self._update_geometry_note())
+        self.image_size.valueChanged.connect(lambda _v: self._update_geometry_note())
         self._on_detector()
+        self._update_geometry_note()
         self._on_calibration()
 
     def _on_detector(self, *_args) -> None:
         cls = self.detector_classes[self.detector.currentData()]
         self.params.set_detector(cls)
+
+    def set_training_shapes(self, shapes: list[tuple[int, int]]) -> None:
+        """The (height, width) of the class's training images, from which the effective input is shown."""
+        self._shapes = [tuple(int(v) for v in shape[:2]) for shape in shapes]
+        self._update_geometry_note()
+
+    def effective_geometry(self) -> tuple[int, int] | None:
+        """The (height, width) a fit with these settings would feed the backbone; None without images."""
+        from inspector.features.preprocess import choose_geometry
+
+        size = int(self.image_size.value())
+        if self.geometry.currentData() == "square":
+            return size, size
+        return choose_geometry(self._shapes, size) if self._shapes else None
+
+    def _update_geometry_note(self) -> None:
+        geometry = self.effective_geometry()
+        if geometry is None:
+            self.geometry_note.setText("Effective input: chosen from the training images at fit.")
+            return
+        text = f"Effective input: {geometry[0]} x {geometry[1]} px (height x width)"
+        if self._shapes:
+            import numpy as np
+
+            height, width = (int(v) for v in np.median(np.asarray(self._shapes), axis=0))
+            text += f", from {len(self._shapes)} training image(s) of about {height} x {width} px"
+        self.geometry_note.setText(text + ".")
 
     def _on_calibration(self, *_args) -> None:
         _label, default, low, high, step = CALIBRATIONS[self.calibration.currentData()]
@@ -196,17 +257,19 @@ class FitSettingsForm(QWidget):
 
     def settings(self, policy: Any):
         """The FitSettings the form describes; `policy` is the class's saved one (used when a factor is set)."""
+        from inspector.features.preprocess import PREPROCESSING_V1, PREPROCESSING_V2
         from inspector.pipeline import FitSettings
 
         factor = int(self.aug_factor.value())
         policy = policy if factor > 0 else None
+        preprocessing = dict(PREPROCESSING_V1 if self.geometry.currentData() == "square" else PREPROCESSING_V2)
         return FitSettings(
             backbone=self.backbone.currentData(), image_size=int(self.image_size.value()),
             detector=self.detector.currentData(), detector_params=self.detector_params(),
             policy=policy, aug_factor=factor if policy is not None else 0,
             refine_ratio=float(self.refine_ratio.value()) / 100.0,
             calibration=self.calibration.currentData(), calibration_parameter=float(self.calibration_parameter.value()),
-            device=self.device.currentData(),
+            device=self.device.currentData(), preprocessing=preprocessing,
         )
 
     def detector_params(self) -> dict[str, Any]:
@@ -224,7 +287,9 @@ class FitSettingsForm(QWidget):
                 combo.setCurrentIndex(index)
 
         pick(self.backbone, data.get("backbone"))
-        self.image_size.setValue(int(data.get("image_size", 224)))
+        self.image_size.setValue(int(data.get("image_size", DEFAULT_SHORT_SIDE)))
+        record = data.get("preprocessing") or {}
+        pick(self.geometry, "square" if record.get("version", 1) == 1 else "auto")
         pick(self.detector, data.get("detector"))
         cls = self.detector_classes.get(self.detector.currentData())
         if cls is not None:
