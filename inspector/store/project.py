@@ -6,8 +6,9 @@ review decisions, models, the inspection log. Methods that change the project sa
 a change that cannot be saved is undone in memory too. Opening and repairing live in
 `inspector.store.repair`; records in `records`, names in `names`, model folders in
 `model_folders`, per-user settings in `user_config`, all re-exported here. Qt-free.
-At about 480 lines it stays one class on purpose: every change goes through the same
-change / back up / save / undo transaction (`_changing`), which splitting the CRUD would scatter.
+Every change goes through one change / back up / save / undo transaction (`_changing`); the
+policy and settings methods (`project_policies`) and the model-folder methods (`project_models`)
+are mixed in from their own modules and use that same transaction.
 """
 from __future__ import annotations
 
@@ -35,13 +36,9 @@ from inspector.store.atomic import (
 from inspector.store.log import InspectionLog, LogDamagedError
 from inspector.store.model_folders import (
     MODEL_FILE,
-    delete_model_dir,
-    inspect_model_dir,
-    list_model_dirs,
-    model_dir,
-    new_model_id,
 )
-from inspector.store import policy_presets
+from inspector.store.project_models import ModelMethods
+from inspector.store.project_policies import PolicyMethods
 from inspector.store.names import check_choice, check_name, safe_folder_name, unique_name
 from inspector.store.records import LABELS, REVIEW_DECISIONS, ROLES, SOURCES, ImageRecord, ModelInfo, PartClass, now_iso
 from inspector.store.repair import LEFTOVER_AGE_S, open_project, same_file
@@ -69,7 +66,7 @@ def _as_list(ids: Union[str, Iterable[str]]) -> list[str]:
     return [ids] if isinstance(ids, str) else list(ids)
 
 
-class Project:
+class Project(PolicyMethods, ModelMethods):
     """A project folder in memory. Create with `Project.create`, open with `Project.open`."""
 
     def __init__(self, root: PathLike, name: str, classes: Optional[dict[str, PartClass]] = None,
@@ -340,120 +337,6 @@ class Project:
             f"{now.strftime('%H%M%S-%f')}-{uuid.uuid4().hex[:6]}.png"
         write_bytes_atomic(path, encode_image(np.asarray(rgb_array), "PNG"))
         return path
-
-    # -- policies, settings, review -----------------------------------------------------------
-    def policy_path(self, part: PartClass) -> Path:
-        return self.root / POLICIES_DIR / f"{part.folder}.json"
-
-    def save_policy(self, class_name: str, policy_json: Optional[dict]) -> None:
-        """Store the class's augmentation policy (None removes it)."""
-        if policy_json is not None and not isinstance(policy_json, dict):
-            raise InspectorError("An augmentation policy must be a JSON object.")
-        with self._changing():
-            part = self._class(class_name)
-            part.policy = None if policy_json is None else json.loads(policy_text(policy_json))
-
-    def set_aug_factor(self, class_name: str, factor: int) -> None:
-        """Copies per training image for the next fit, shown with the policy (0: the policy is unused)."""
-        if isinstance(factor, bool) or int(factor) != factor or int(factor) < 0:
-            raise InspectorError(f"The augmentation factor must be a whole number >= 0, got {factor!r}.")
-        with self._changing():
-            part = self._class(class_name)
-            part.aug_factor = int(factor)
-            if part.fit_settings is not None:
-                part.fit_settings = {**part.fit_settings, "aug_factor": int(factor)}
-
-    def policy_presets(self) -> dict[str, dict]:
-        """The project's named custom presets (name -> policy JSON); damaged files go to `problems`."""
-        found: list[str] = []
-        presets = policy_presets.list_presets(self.root / POLICIES_DIR / policy_presets.PRESETS_SUBDIR, found)
-        self.problems.extend(p for p in found if p not in self.problems)
-        return presets
-
-    def save_policy_preset(self, name: str, policy_json: dict) -> dict:
-        with self._lock:
-            self._check_writable()
-            return policy_presets.save_preset(self.root / POLICIES_DIR / policy_presets.PRESETS_SUBDIR, name,
-                                              policy_json)
-
-    def delete_policy_preset(self, name: str) -> None:
-        with self._lock:
-            self._check_writable()
-            policy_presets.delete_preset(self.root / POLICIES_DIR / policy_presets.PRESETS_SUBDIR, name)
-
-    def set_fit_settings(self, class_name: str, settings: Optional[dict], aug_factor: Optional[int] = None) -> None:
-        with self._changing():
-            part = self._class(class_name)
-            part.fit_settings = None if settings is None else json.loads(json.dumps(settings, default=json_default))
-            if aug_factor is not None:
-                if int(aug_factor) < 0:
-                    raise InspectorError("The augmentation factor cannot be negative.")
-                part.aug_factor = int(aug_factor)
-
-    def set_thresholds(self, class_name: str, fail: Optional[float] = None, review: Optional[float] = None) -> None:
-        """Operator overrides of the model's thresholds (None: use the model's own)."""
-        if fail is not None and review is not None and review > fail:
-            raise InspectorError(f"The review threshold ({review:g}) must not be above the fail threshold ({fail:g}).")
-        with self._changing():
-            part = self._class(class_name)
-            part.fail_threshold = None if fail is None else float(fail)
-            part.review_threshold = None if review is None else float(review)
-
-    def set_review_decisions(self, class_name: str, decisions: dict[str, str]) -> None:
-        """Replace the SROC review decisions of a class: image id -> 'keep' | 'remove'."""
-        with self._changing():
-            part = self._class(class_name)
-            known = {r.id for r in part.images}
-            clean: dict[str, str] = {}
-            for image_id, decision in decisions.items():
-                check_choice(decision, REVIEW_DECISIONS, "review decision")
-                if image_id not in known:
-                    raise InspectorError(f"Class '{class_name}' has no image with id {image_id}.")
-                clean[str(image_id)] = decision
-            part.review_decisions = clean
-
-    # -- models -------------------------------------------------------------------------------
-    def models_dir(self, class_name: Union[str, PartClass]) -> Path:
-        part = class_name if isinstance(class_name, PartClass) else self._class(class_name)
-        return self.root / MODELS_DIR / part.folder
-
-    def new_model_dir(self, class_name: str) -> tuple[str, Path]:
-        """A fresh model id and the folder to save it in (not created: save through atomic_directory)."""
-        self._check_writable()
-        base = self.models_dir(class_name)
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InspectorError(f"Cannot write into {base}: {describe_os_error(exc)}") from exc
-        model_id = new_model_id(base)
-        return model_id, base / model_id
-
-    def list_models(self, class_name: str) -> list[ModelInfo]:
-        """The class's model folders, oldest first; damaged ones carry a `problem`."""
-        return list_model_dirs(self.models_dir(class_name))
-
-    def model_path(self, class_name: str, model_id: str) -> Path:
-        return model_dir(self.models_dir(class_name), model_id, class_name)
-
-    def set_active_model(self, class_name: str, model_id: Optional[str]) -> None:
-        with self._changing():
-            part = self._class(class_name)
-            if model_id is not None:
-                info = inspect_model_dir(self.model_path(class_name, model_id))
-                if not info.ok:
-                    raise InspectorError(f"Cannot use model {model_id}: {info.problem}")
-            part.active_model_id = model_id
-
-    def delete_model(self, class_name: str, model_id: str) -> None:
-        """Delete a model folder: renamed to a tombstone first, so it never comes back."""
-        with self._lock:
-            self._check_writable()
-            part = self._class(class_name)
-            path = self.model_path(class_name, model_id)
-            if part.active_model_id == model_id:
-                with self._changing():
-                    part.active_model_id = None
-            delete_model_dir(path)
 
     # -- inspection log -----------------------------------------------------------------------
     @property
