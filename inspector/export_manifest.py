@@ -26,7 +26,7 @@ from inspector.store.model_checks import (
     is_count,
     read_json_bounded,
 )
-from inspector.store.model_manifest import content_checksum, model_files
+from inspector.store.model_manifest import build_manifest, content_checksum, verify_manifest
 from inspector.types import InspectorError
 
 EXPORT_FORMAT = "inspector-onnx-export"
@@ -132,24 +132,9 @@ def check_manifest(folder: Path, manifest: Any) -> dict:
     return m
 
 
-def _sha256(path: Path, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:  # never more than the listed size + 1: a growing file cannot stall us
-        remaining = size + 1
-        while remaining > 0 and (block := handle.read(min(1 << 20, remaining))):
-            digest.update(block)
-            remaining -= len(block)
-    return digest.hexdigest()
-
-
 def file_list(folder: Path) -> dict[str, dict[str, Any]]:
     """{relative path: {size, sha256}} of every file of a freshly written export, manifest.json left out."""
-    listing = {}
-    for relative, path in model_files(folder).items():
-        if relative != MANIFEST_FILE:
-            size = path.stat().st_size
-            listing[relative] = {"size": size, "sha256": _sha256(path, size)}
-    return listing
+    return build_manifest(folder, leave_out=frozenset({MANIFEST_FILE}))
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -162,27 +147,7 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 
 def verify_files(folder: Path, listing: Any) -> dict[str, Path]:
     """Every listed file is there with its size and SHA-256, and nothing else is. Returns the paths."""
-    where = folder / MANIFEST_FILE
-    if not isinstance(listing, dict) or not listing:
-        raise InspectorError(f"{where}: the list of files ('files') is missing or invalid.")
-    present = {relative: path for relative, path in model_files(folder).items() if relative != MANIFEST_FILE}
-    for relative, entry in listing.items():
-        if not (isinstance(entry, dict) and set(entry) == {"size", "sha256"} and is_count(entry["size"])
-                and isinstance(entry["sha256"], str) and SHA256_HEX.match(entry["sha256"])):
-            raise InspectorError(f"{where}: the entry for '{relative}' in the list of files is invalid.")
-        if relative not in present:
-            raise InspectorError(f"Missing export file: {folder / relative} (listed in {where}).")
-        path = present[relative]
-        size = check_regular(path, "export file")
-        if size != entry["size"]:
-            raise InspectorError(f"Damaged export file {path}: {size} bytes, {entry['size']} were exported.")
-        if _sha256(path, size) != entry["sha256"]:
-            raise InspectorError(f"Damaged export file {path}: its SHA-256 checksum does not match the exported one.")
-    unlisted = sorted(set(present) - set(listing))
-    if unlisted:
-        raise InspectorError(f"Refused export {folder}: {folder / unlisted[0]} is not one of its files "
-                             f"(not listed in {where}).")
-    return present
+    return verify_manifest(folder, listing, listed_in=MANIFEST_FILE, kind="export", written="exported")
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:

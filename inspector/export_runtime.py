@@ -27,7 +27,7 @@ from inspector.export_scoring import (
     PatchCoreScorer,
     SimpleNetScorer,
 )
-from inspector.inspection import Prediction
+from inspector.inspection import Prediction, predict_failing_closed
 from inspector.store.model_checks import (
     DETECTOR_KEYS,
     MODEL_FILE,
@@ -225,22 +225,7 @@ class ExportedModel:
         images = list(images)
         if not images:
             return []
-        try:
-            return self._predict_batch(images, reporter)
-        except Cancelled:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any scoring failure must become ERROR, not a crash or PASS
-            if len(images) == 1:
-                return [self._failed(exc)]
-        predictions = []
-        for image in images:
-            try:
-                predictions.extend(self._predict_batch([image], reporter))
-            except Cancelled:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                predictions.append(self._failed(exc))
-        return predictions
+        return predict_failing_closed(images, lambda batch: self._predict_batch(batch, reporter), self._failed)
 
     def _failed(self, exc: BaseException) -> Prediction:
         reason = str(exc) if isinstance(exc, InspectorError) else f"Scoring failed: {type(exc).__name__}: {exc}"

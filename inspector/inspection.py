@@ -53,6 +53,31 @@ class InspectionResult:
 Predictor = Callable[[Sequence[np.ndarray]], Sequence[Prediction]]
 
 
+def predict_failing_closed(images: list[np.ndarray], predict_batch: Callable[[list[np.ndarray]], list[Prediction]],
+                           failed: Callable[[BaseException], Prediction]) -> list[Prediction]:
+    """Run `predict_batch` on the whole batch; when it raises, retry image by image so one bad image
+    costs only its own ERROR (`failed(exc)`), never the batch's verdicts and never a PASS.
+
+    The one fail-closed batch rule of the saved-model and the exported-model predictors.
+    """
+    try:
+        return predict_batch(images)
+    except Cancelled:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any scoring failure must become ERROR, not a crash or PASS
+        if len(images) == 1:
+            return [failed(exc)]
+    predictions: list[Prediction] = []
+    for image in images:
+        try:
+            predictions.extend(predict_batch([image]))
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            predictions.append(failed(exc))
+    return predictions
+
+
 def _judged(path: Path, image: np.ndarray, prediction: Prediction) -> InspectionResult:
     score = prediction.score
     if score is None or not math.isfinite(score):  # whatever the predictor said: no score, no PASS

@@ -25,11 +25,11 @@ from inspector.features.backbone_owner import INTERACTIVE, priority
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.preprocess import PREPROCESSING_V2, check_preprocessing, input_geometry, resolve_preprocessing
 from inspector.features.maps import FeatureMaps
-from inspector.inspection import Prediction
+from inspector.inspection import Prediction, predict_failing_closed
 from inspector.store.atomic import atomic_directory, recover_directory
 from inspector.store.model_manifest import loading, read_model, write_model_json
 from inspector.threshold import Threshold, calibrate
-from inspector.types import Cancelled, InspectorError, Reporter, as_reporter
+from inspector.types import InspectorError, Reporter, as_reporter
 
 _LOG = logging.getLogger(__name__)
 MODEL_FORMAT = "inspector-model"
@@ -181,22 +181,7 @@ class InspectionModel:
             return self._predict(images, reporter)
 
     def _predict(self, images: list[np.ndarray], reporter: Reporter) -> list[Prediction]:
-        try:
-            return self._predict_batch(images, reporter)
-        except Cancelled:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any scoring failure must become ERROR, not a crash or PASS
-            if len(images) == 1:
-                return [self._failed(exc)]
-        predictions = []
-        for image in images:
-            try:
-                predictions.extend(self._predict_batch([image], reporter))
-            except Cancelled:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                predictions.append(self._failed(exc))
-        return predictions
+        return predict_failing_closed(images, lambda batch: self._predict_batch(batch, reporter), self._failed)
 
     def _failed(self, exc: BaseException) -> Prediction:
         reason = str(exc) if isinstance(exc, InspectorError) else f"Scoring failed: {type(exc).__name__}: {exc}"

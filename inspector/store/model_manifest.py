@@ -108,12 +108,14 @@ def model_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def build_manifest(folder: Path) -> dict[str, dict[str, Any]]:
-    """{relative path: {"size", "sha256"}} of every file of a freshly written model folder."""
+def build_manifest(folder: Path, leave_out: frozenset[str] = frozenset()) -> dict[str, dict[str, Any]]:
+    """{relative path: {"size", "sha256"}} of every file of a freshly written model (or export) folder,
+    except those in `leave_out` (the manifest that will hold the list)."""
     manifest = {}
     for relative, path in model_files(folder).items():
-        size = path.stat().st_size
-        manifest[relative] = {"size": size, "sha256": _sha256_file(path, size)}
+        if relative not in leave_out:
+            size = path.stat().st_size
+            manifest[relative] = {"size": size, "sha256": _sha256_file(path, size)}
     return manifest
 
 
@@ -129,28 +131,35 @@ def write_model_json(folder: str | os.PathLike, meta: dict[str, Any]) -> None:
     write_json_atomic(folder / MODEL_FILE, meta)
 
 
-def verify_manifest(folder: Path, manifest: Any) -> None:
-    """Every listed file exists with its size and SHA-256, and every file present is listed."""
-    where = folder / MODEL_FILE
+def verify_manifest(folder: Path, manifest: Any, listed_in: str = MODEL_FILE, kind: str = "model",
+                    written: str = "saved") -> dict[str, Path]:
+    """Every listed file exists with its size and SHA-256, and every file present is listed.
+
+    Also checks an export folder (`listed_in` its manifest.json, `kind` "export", `written`
+    "exported"), so the two manifests are verified the same way. Returns the listed paths.
+    """
+    where = folder / listed_in
     if not isinstance(manifest, dict) or not manifest:
-        raise InspectorError(f"{where}: the list of model files is missing or invalid.")
-    present = model_files(folder)
+        raise InspectorError(f"{where}: the list of {kind} files is missing or invalid.")
+    present = {relative: path for relative, path in model_files(folder).items() if relative != listed_in}
     for relative, entry in manifest.items():
         if not (isinstance(relative, str) and isinstance(entry, dict) and set(entry) == {"size", "sha256"}
                 and is_count(entry["size"]) and isinstance(entry["sha256"], str) and SHA256_HEX.match(entry["sha256"])):
-            raise InspectorError(f"{where}: the entry for '{relative}' in the list of model files is invalid.")
+            raise InspectorError(f"{where}: the entry for '{relative}' in the list of {kind} files is invalid.")
         if relative not in present:
-            raise InspectorError(f"Missing model file: {folder / relative} (listed in {where}).")
+            raise InspectorError(f"Missing {kind} file: {folder / relative} (listed in {where}).")
         path = present[relative]
-        size = check_regular(path, "model file")
+        size = check_regular(path, f"{kind} file")
         if size != entry["size"]:
-            raise InspectorError(f"Damaged model file {path}: {size} bytes, {entry['size']} were saved.")
+            raise InspectorError(f"Damaged {kind} file {path}: {size} bytes, {entry['size']} were {written}.")
         if _sha256_file(path, size) != entry["sha256"]:
-            raise InspectorError(f"Damaged model file {path}: its SHA-256 checksum does not match the saved one.")
+            raise InspectorError(f"Damaged {kind} file {path}: its SHA-256 checksum does not match the {written} one.")
     unlisted = sorted(set(present) - set(manifest))
     if unlisted:
-        raise InspectorError(f"Refused model folder {folder}: {folder / unlisted[0]} is not one of its files "
+        refused = "model folder" if kind == "model" else kind
+        raise InspectorError(f"Refused {refused} {folder}: {folder / unlisted[0]} is not one of its files "
                              f"(not listed in {where}).")
+    return {relative: present[relative] for relative in manifest}
 
 
 # -- loading ----------------------------------------------------------------------------------

@@ -13,7 +13,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from inspector.gui.widgets.threshold_histogram import DEFECT_COLOR, FAIL_COLOR, GOOD_COLOR, REVIEW_COLOR
+from inspector.gui.widgets.plots import fixed_plot
+from inspector.gui.widgets.threshold_histogram import (
+    DEFECT_COLOR,
+    FAIL_COLOR,
+    GOOD_COLOR,
+    REVIEW_COLOR,
+)
 
 COPY_COLOR = (31, 111, 235)
 STATUS_COLORS = {"nominal": "#1a7f37", "borderline": "#8a6100", "defective": "#cf222e", "error": "#cf222e"}
@@ -39,12 +45,7 @@ class PolicyCheckView(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setLabel("bottom", "anomaly score")
-        self.plot.setLabel("left", "images")
+        self.plot = fixed_plot("anomaly score", "images")
         self.plot.setMinimumHeight(160)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
         self.summary = QLabel("Run the check to see how the policy's copies score against the working point.")

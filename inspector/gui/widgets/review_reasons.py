@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from inspector.gui.widgets.heatmap_view import HeatmapView
+from inspector.gui.widgets.plots import fixed_plot, histogram_curve
 
 KEPT_COLOR = (46, 160, 67)
 FLAGGED_COLOR = (218, 54, 51)
@@ -46,16 +47,9 @@ class ScoreDistribution(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setLabel("bottom", "refinement score (higher = more unusual)")
-        self.plot.setLabel("left", "images")
-        self.kept_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, fillOutline=True,
-                                          brush=(*KEPT_COLOR, 110), pen=pg.mkPen(KEPT_COLOR, width=1.5))
-        self.flagged_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, fillOutline=True,
-                                             brush=(*FLAGGED_COLOR, 140), pen=pg.mkPen(FLAGGED_COLOR, width=1.5))
+        self.plot = fixed_plot("refinement score (higher = more unusual)", "images")
+        self.kept_curve = histogram_curve(KEPT_COLOR)
+        self.flagged_curve = histogram_curve(FLAGGED_COLOR, 140)
         self.cut_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#d73a49", width=2, style=Qt.PenStyle.DashLine),
                                         label="cut", labelOpts={"position": 0.92, "color": "#d73a49",
                                                                 "fill": (255, 255, 255, 200)})

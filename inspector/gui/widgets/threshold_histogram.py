@@ -18,6 +18,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from inspector.gui.widgets.plots import fixed_plot, histogram_curve
+
 GOOD_COLOR = (46, 160, 67)
 DEFECT_COLOR = (218, 54, 51)
 FAIL_COLOR = "#d73a49"
@@ -56,16 +58,9 @@ class ThresholdHistogram(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setLabel("bottom", "anomaly score")
-        self.plot.setLabel("left", "parts")
-        self.good_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, fillOutline=True,
-                                          brush=(*GOOD_COLOR, 110), pen=pg.mkPen(GOOD_COLOR, width=1.5))
-        self.defect_curve = pg.PlotDataItem(stepMode="center", fillLevel=0, fillOutline=True,
-                                            brush=(*DEFECT_COLOR, 110), pen=pg.mkPen(DEFECT_COLOR, width=1.5))
+        self.plot = fixed_plot("anomaly score", "parts")
+        self.good_curve = histogram_curve(GOOD_COLOR)
+        self.defect_curve = histogram_curve(DEFECT_COLOR)
         self.plot.addItem(self.good_curve)
         self.plot.addItem(self.defect_curve)
         self.band = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(227, 160, 8, 45), pen=pg.mkPen(None))
