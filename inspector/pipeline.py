@@ -23,7 +23,7 @@ from inspector.detectors.base import Detector
 from inspector.detectors.registry import create_detector
 from inspector.features.backbone_owner import INTERACTIVE, priority
 from inspector.features.extractor import FeatureConfig, get_extractor
-from inspector.features.preprocess import PREPROCESSING_V2, check_preprocessing, input_geometry, resolve_preprocessing
+from inspector.features.preprocess import DEFAULT_SHORT_SIDE, PREPROCESSING_V2, check_preprocessing, input_geometry, resolve_preprocessing
 from inspector.features.maps import FeatureMaps
 from inspector.inspection import Prediction, predict_failing_closed
 from inspector.store.atomic import atomic_directory, recover_directory
@@ -50,7 +50,7 @@ class FitSettings:
     """Everything a user chooses for a fit; saved in the model so it can be reproduced."""
 
     backbone: str = "efficientnet_lite0"
-    image_size: int = 224
+    image_size: int = DEFAULT_SHORT_SIDE
     detector: str = "padim"
     detector_params: dict[str, Any] = field(default_factory=dict)
     policy: Optional[dict[str, Any]] = None  # AugmentationPolicy JSON

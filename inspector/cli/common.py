@@ -9,6 +9,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from inspector.io.datasets import Sample, collect_image_files, is_mvtec_category, load_category
+from inspector.features.preprocess import DEFAULT_SHORT_SIDE
 from inspector.io.images import is_image_file
 from inspector.detectors.params import parse_assignment, parse_detector_spec
 from inspector.types import InspectorError
@@ -57,8 +58,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: boo
     group.add_argument("--backbone", default=DEFAULT_BACKBONE,
                        help=f"backbone: {', '.join(BACKBONES)} or any timm name with --weights (default {DEFAULT_BACKBONE})")
     group.add_argument("--weights", default=None, help="weights file (.pth / .safetensors) for a backbone")
-    group.add_argument("--image-size", type=int, default=224,
-                       help="backbone input size in pixels: the short side with --geometry auto (default 224)")
+    group.add_argument("--image-size", type=int, default=DEFAULT_SHORT_SIDE,
+                       help=f"backbone input size in pixels: the short side with --geometry auto (default {DEFAULT_SHORT_SIDE})")
     group.add_argument("--geometry", choices=("auto", "square"), default="auto",
                        help="auto: keep the training images' median aspect ratio (long side a multiple of 32, "
                             "at most 3x); square: squash to image-size x image-size as 0.1.0 did (default auto)")

@@ -13,7 +13,7 @@ import torch
 from inspector.features import backbone_owner
 from inspector.features.backbones import DEFAULT_BACKBONE, build_backbone, resolve_weights_file, stage_modules
 from inspector.features.maps import FeatureMaps
-from inspector.features.preprocess import (PREPROCESSING_V1, PREPROCESSING_V2, Geometry, check_preprocessing,
+from inspector.features.preprocess import (DEFAULT_SHORT_SIDE, PREPROCESSING_V1, PREPROCESSING_V2, Geometry, check_preprocessing,
                                           input_geometry, to_backbone_input)
 from inspector.features.runtime_onnx import ONNX_THREADS
 from inspector.types import CancelToken, InspectorError, Reporter, as_reporter
@@ -73,7 +73,7 @@ class FeatureConfig:
     """Everything that determines the features: saved with each model so scoring matches fitting."""
 
     backbone: str = DEFAULT_BACKBONE
-    image_size: int = 224
+    image_size: int = DEFAULT_SHORT_SIDE
     weights_file: Optional[str] = None
     # (height, width) kept from the part's aspect ratio (preprocessing v2); None: an image_size square (v1).
     geometry: Optional[Geometry] = None

@@ -14,13 +14,13 @@ import numpy as np
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout,
                                QWidget)
 
+from inspector.features.preprocess import DEFAULT_SHORT_SIDE
 from inspector.gui.context import AppContext
 from inspector.gui.widgets.preview_tiles import ZOOMS, CompareView, PreviewGrid
 from inspector.gui.workers import ErrorInfo, LatestOnly
 
 PREVIEW_SIDE = 256  # the grid's copies
 ZOOM_SIDE = 1024  # the enlarged copy
-DEFAULT_SHORT_SIDE = 224
 
 
 class PreviewPanel(QWidget):

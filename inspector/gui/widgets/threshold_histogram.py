@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from inspector.gui.widgets.plots import fixed_plot, histogram_curve
 
@@ -84,6 +84,9 @@ class ThresholdHistogram(QWidget):
             line.sigPositionChangeFinished.connect(lambda _line: self._on_drag_finished())
         self.legend = QLabel("")
         self.legend.setTextFormat(Qt.TextFormat.RichText)
+        # One line that is cut at narrow widths (full text in the tooltip), never wider than the panel:
+        # at 1024 px a wide legend ran over the FAIL / REVIEW rows below it.
+        self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -146,6 +149,7 @@ class ThresholdHistogram(QWidget):
         if self._clipped:
             parts.append(f"scores above {edges[-1]:.3g} in the last bin")
         self.legend.setText("&nbsp;&nbsp;".join(parts))
+        self.legend.setToolTip("<br>".join(parts))
         if self._score is not None and self.score_line.isVisible():
             self.set_score(self._score)
 

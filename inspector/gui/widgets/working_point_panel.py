@@ -25,7 +25,9 @@ class WorkingPointPanel(QGroupBox):
     def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__("Working point", parent)
         self.histogram = ThresholdHistogram()
-        self.histogram.setMinimumHeight(110)
+        # On the plot, not the whole histogram: a minimum set on the widget overrode its layout's, so
+        # at 1024 x 700 the legend below the plot was squeezed onto the FAIL / REVIEW rows.
+        self.histogram.plot.setMinimumHeight(90)
         self.fail_spin = QDoubleSpinBox()
         self.fail_spin.setDecimals(4)
         self.fail_spin.setRange(-1e9, 1e9)
