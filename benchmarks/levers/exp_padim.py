@@ -19,7 +19,7 @@ layer_sets = [tuple(int(v) for v in s.split(",")) for s in sys.argv[3].split("/"
 all_layers = (2, 3, 4, 5, 6)
 cat = load_category(data)
 geom = choose_geometry([image_file_shape(s.path) for s in cat.train], short)
-cfg = FeatureConfig(image_size=short, geometry=geom)
+cfg = FeatureConfig(backbone=os.environ.get("LEVERS_BACKBONE", "efficientnet_lite0"), image_size=short, geometry=geom)
 enc = FeatureEncoder(cat, cfg, all_layers, FeatureCache(os.environ.get("LEVERS_CACHE", "/tmp/kol/cache")), "cpu", Reporter())
 tr, te = enc.encode("train", cat.train), enc.encode("test", cat.test)
 labels = np.asarray(cat.test_labels)
