@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, Optional, Sequence
 import cv2
 import numpy as np
 
-from inspector.features.maps import FeatureMaps
+from inspector.features.maps import FeatureMaps, resize_map
 from inspector.features.preprocess import PREPROCESSING_V2, choose_geometry, to_backbone_input
 from inspector.io.images import MAX_SIDE
 from inspector.types import InspectorError, Reporter
@@ -103,7 +103,7 @@ class TileLayout:
         for index, (top, left, bottom, right) in enumerate(self.boxes()):
             row, col = divmod(index, self.grid[1])
             piece = mosaic_map[row * height:(row + 1) * height, col * width:(col + 1) * width]
-            total[top:bottom, left:right] += _resize_map(piece, self.tile)
+            total[top:bottom, left:right] += resize_map(piece, self.tile)
             weight[top:bottom, left:right] += 1.0
         return (total / weight).astype(np.float32)
 
@@ -131,12 +131,6 @@ def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return np.ascontiguousarray(image)
     shrink = image.shape[0] > height or image.shape[1] > width
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def _resize_map(piece: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if piece.shape == tuple(shape):
-        return piece.astype(np.float32, copy=False)
-    return cv2.resize(piece.astype(np.float32, copy=False), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
 def grid_count(extent: int, tile: int, overlap: float) -> int:
@@ -220,8 +214,6 @@ def _is_int(value: Any) -> bool:
 
 def map_to_image(raw_map: np.ndarray, layout: Optional[TileLayout], shape: tuple[int, int]) -> np.ndarray:
     """A detector's map (at its input geometry, or the tile mosaic) -> the image's (H, W) frame."""
-    from inspector.detectors.anomaly_maps import resize_map
-
     return resize_map(raw_map if layout is None else layout.stitch(raw_map), shape)
 
 

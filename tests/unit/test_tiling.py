@@ -139,3 +139,54 @@ def test_models_saved_before_tiling_load_as_before():
     assert FitSettings(preprocessing={"version": 2, **{k: v for k, v in FitSettings().preprocessing.items()
                                                          if k != "version"}, "height": 64, "width": 160}
                        ).feature_config().tiles is None
+
+
+def test_a_tiled_export_reproduces_the_model_without_torch(tmp_path, monkeypatch):
+    """The manifest records the tiling; the torch-free runtime tiles, mosaics and stitches the same."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("onnxruntime")
+    from inspector.export_manifest import read_manifest
+    from inspector.export_onnx import export_model
+    from inspector.io.images import save_image
+
+    monkeypatch.setenv("INSPECTOR_ONNX_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(3)
+    shape = (128, 320)
+    settings = FitSettings(detector="padim", image_size=64, seed=0, device="cpu",
+                           preprocessing={**PREPROCESSING_V3, "tile_size": 128})
+    model = fit_model([_part(shape, rng) for _ in range(6)], settings).model
+    model.save(tmp_path / "model")
+    export = export_model(tmp_path / "model", tmp_path / "export")
+    assert read_manifest(export)["features"]["preprocessing"] == model.feature_config.tiles.record()
+    defective = _part(shape, rng)
+    defective[40:70, 200:230] = 255
+    images = [_part(shape, rng), defective]
+    expected = model.predict(images)
+    for index, image in enumerate(images):
+        save_image(tmp_path / f"part{index}.png", image)
+    code = ("import sys, json\n"
+            "for name in ('torch', 'timm', 'torchvision'):\n"
+            "    sys.modules[name] = None\n"
+            "import numpy as np\n"
+            "from inspector.export_runtime import ExportedModel\n"
+            "from inspector.io.images import load_image\n"
+            f"model = ExportedModel.load({str(export)!r})\n"
+            "out = []\n"
+            "for p in model.predict([load_image(f'part{i}.png') for i in range(2)]):\n"
+            "    peak = np.unravel_index(int(np.argmax(p.anomaly_map)), p.anomaly_map.shape)\n"
+            "    out.append([p.score, list(p.anomaly_map.shape), [int(v) for v in peak]])\n"
+            "print(json.dumps(out))\n")
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo), INSPECTOR_ONNX_CACHE=str(tmp_path / "no-cache"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    for row, prediction in zip(rows, expected):
+        assert row[0] == pytest.approx(prediction.score, rel=1e-4)
+        assert tuple(row[1]) == shape
+        assert tuple(row[2]) == tuple(int(v) for v in np.unravel_index(np.argmax(prediction.anomaly_map), shape))
