@@ -6,11 +6,11 @@ Builds two small MVTec-layout classes in a temporary folder: an elongated Kolekt
 (500 x ~1,250 px; 20 good training images, good and cracked test parts with masks) and a
 2,448 x 2,048 px part made by upscaling MVTec bottle images (JPEG, so the large-JPEG decode path is
 used; its test parts have large breaks and small contamination spots). Each class is fitted with the
-Fit page's default settings (automatic geometry, aspect kept) and its test parts inspected; the large
-part is fitted a second time with the Fit page's "Tiles" geometry (automatic tile size), which keeps
-small defects several feature cells wide. The Fit page (showing the effective resolution) and a
-defective part's heatmap (the first small-defect part, when there is one) are saved at 1440 x 900
-and 1024 x 700 as `OUT/{1440x900,1024x700}/geometry-*.png`. `--only` picks some of the runs.
+Fit page's default settings (automatic geometry, aspect kept) and its test parts inspected; each is
+then fitted again, as its own class (`*_tiles`), with the Fit page's "Tiles" geometry (automatic tile
+size), which keeps small defects several feature cells wide. The Fit page (showing the effective
+resolution) and a defective part's heatmap (the first small-defect part, when there is one) are saved
+at 1440 x 900 and 1024 x 700 as `OUT/{1440x900,1024x700}/geometry-*.png`. `--only` picks some runs.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 DATA = ROOT.parent / "shared" / "data"
 SIZES = ((1440, 900), (1024, 700))
 #: (screenshot name, Fit page geometry); the data set of each run is the name's first word.
-RUNS = (("elongated", "auto"), ("large", "auto"), ("large-tiles", "tiles"))
+RUNS = (("elongated", "auto"), ("elongated-tiles", "tiles"), ("large", "auto"), ("large-tiles", "tiles"))
 
 
 def kolektor_subset(out: Path, n_train: int = 20) -> Path:
