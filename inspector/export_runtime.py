@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from inspector.export_manifest import MODEL_FOLDER, is_export, read_graph, read_manifest
+from inspector.features.tiling import TileLayout, map_to_image
 from inspector.export_scoring import (
     TORCH_FREE_DETECTORS,
     PaDiMScorer,
@@ -169,7 +170,9 @@ class ExportedModel:
         self.info = meta["info"]
         self.scorer = scorer
         self.runner = runner
-        self.input_shape = input_shape
+        self.input_shape = input_shape  # the detector's input: the backbone's, or the tile mosaic (v3)
+        record = manifest["features"]["preprocessing"]
+        self.tiles = TileLayout.from_record(record) if record.get("version") == 3 else None
         name = manifest["detector"]
         self.detector = SimpleNamespace(name=name, display_name=DISPLAY_NAMES.get(name, name), layers=runner.layers)
         self.localizes = True
@@ -241,16 +244,18 @@ class ExportedModel:
         scores, maps = [], []
         for start in range(0, len(images), BATCH):
             reporter.check()
-            batch = np.stack([to_backbone_input(image, self.input_shape) for image in images[start:start + BATCH]])
-            levels = self.runner.run(batch)
+            chunk = images[start:start + BATCH]
+            if self.tiles is None:
+                levels = self.runner.run(np.stack([to_backbone_input(image, self.input_shape) for image in chunk]))
+            else:  # each image's tiles, their features arranged as the mosaic the detector was fitted on
+                levels = self.runner.run(np.concatenate([self.tiles.backbone_inputs(image) for image in chunk]))
+                levels = {layer: self.tiles.mosaic(level) for layer, level in levels.items()}
             s, m = self.scorer.score(levels, self.input_shape)
             scores.append(s)
             maps.append(m)
         return np.concatenate(scores), np.concatenate(maps)
 
     def _predict_batch(self, images: list[np.ndarray], reporter: Reporter) -> list[Prediction]:
-        from inspector.detectors.anomaly_maps import resize_map
-
         reporter.report("score", 0, len(images), "Scoring (ONNX Runtime)")
         scores, maps = self.scores_and_maps(images, reporter)
         reporter.report("score", len(images), len(images))
@@ -263,7 +268,7 @@ class ExportedModel:
                 predictions.append(self._failed(InspectorError(
                     f"The model gave a non-finite score ({score}) or map: the model or the image is damaged.")))
                 continue
-            predictions.append(Prediction(score, resize_map(raw, image.shape[:2]), self.threshold.verdict(score)))
+            predictions.append(Prediction(score, map_to_image(raw, self.tiles, image.shape[:2]), self.threshold.verdict(score)))
         return predictions
 
 

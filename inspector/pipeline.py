@@ -18,13 +18,13 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from inspector import __version__
-from inspector.detectors.anomaly_maps import resize_map
 from inspector.detectors.base import Detector
 from inspector.detectors.registry import create_detector
 from inspector.features.backbone_owner import INTERACTIVE, priority
 from inspector.features.extractor import FeatureConfig, get_extractor
-from inspector.features.preprocess import DEFAULT_SHORT_SIDE, PREPROCESSING_V2, check_preprocessing, input_geometry, resolve_preprocessing
+from inspector.features.preprocess import DEFAULT_SHORT_SIDE, PREPROCESSING_V2, check_preprocessing, resolve_preprocessing
 from inspector.features.maps import FeatureMaps
+from inspector.features.tiling import map_to_image
 from inspector.inspection import Prediction, predict_failing_closed
 from inspector.store.atomic import atomic_directory, recover_directory
 from inspector.store.model_manifest import loading, read_model, write_model_json
@@ -67,9 +67,8 @@ class FitSettings:
     preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING_V2))
 
     def feature_config(self) -> FeatureConfig:
-        record = check_preprocessing(self.preprocessing)  # refuses a version 2 record without its geometry
-        geometry = None if record["version"] == 1 else input_geometry(record, int(self.image_size))
-        return FeatureConfig(self.backbone, int(self.image_size), self.weights_file, geometry)
+        # refuses a version 2 or 3 record without its geometry
+        return FeatureConfig.from_record(self.backbone, int(self.image_size), self.weights_file, self.preprocessing)
 
     def with_geometry_for(self, images: Sequence[np.ndarray]) -> "FitSettings":
         """These settings with the working geometry chosen from `images` (when not chosen yet)."""
@@ -203,7 +202,7 @@ class InspectionModel:
                 predictions.append(self._failed(InspectorError(
                     f"The model gave a non-finite score ({score}) or map: the model or the image is damaged.")))
                 continue
-            anomaly_map = None if raw_map is None else resize_map(raw_map, image.shape[:2])
+            anomaly_map = None if raw_map is None else map_to_image(raw_map, self.feature_config.tiles, image.shape[:2])
             predictions.append(Prediction(score, anomaly_map, self.threshold.verdict(score)))
         return predictions
 

@@ -5,9 +5,12 @@
 Builds two small MVTec-layout classes in a temporary folder: an elongated KolektorSDD commutator
 (500 x ~1,250 px; 20 good training images, good and cracked test parts with masks) and a
 2,448 x 2,048 px part made by upscaling MVTec bottle images (JPEG, so the large-JPEG decode path is
-used). Each class is fitted with the Fit page's default settings (automatic geometry) and its test
-parts inspected; the Fit page (showing the effective resolution) and a defective part's heatmap are
-saved at 1440 x 900 and 1024 x 700 as `OUT/{1440x900,1024x700}/geometry-*.png`.
+used; its test parts have large breaks and small contamination spots). Each class is fitted with the
+Fit page's default settings (automatic geometry, aspect kept) and its test parts inspected; each is
+then fitted again, as its own class (`*_tiles`), with the Fit page's "Tiles" geometry (automatic tile
+size), which keeps small defects several feature cells wide. The Fit page (showing the effective
+resolution) and a defective part's heatmap (the first small-defect part, when there is one) are saved
+at 1440 x 900 and 1024 x 700 as `OUT/{1440x900,1024x700}/geometry-*.png`. `--only` picks some runs.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ if str(ROOT) not in sys.path:
 
 DATA = ROOT.parent / "shared" / "data"
 SIZES = ((1440, 900), (1024, 700))
+#: (screenshot name, Fit page geometry); the data set of each run is the name's first word.
+RUNS = (("elongated", "auto"), ("elongated-tiles", "tiles"), ("large", "auto"), ("large-tiles", "tiles"))
 
 
 def kolektor_subset(out: Path, n_train: int = 20) -> Path:
@@ -53,24 +58,28 @@ def large_part(out: Path, n_train: int = 20, size: tuple[int, int] = (2048, 2448
     height, width = size
     groups = (("train/good", sorted((source / "train" / "good").glob("*.png"))[:n_train]),
               ("test/good", sorted((source / "test" / "good").glob("*.png"))[:3]),
-              ("test/broken_large", sorted((source / "test" / "broken_large").glob("*.png"))[:4]))
+              ("test/broken_large", sorted((source / "test" / "broken_large").glob("*.png"))[:2]),
+              ("test/contamination", sorted((source / "test" / "contamination").glob("*.png"))[:3]))
     for sub, files in groups:
         (root / sub).mkdir(parents=True, exist_ok=True)
         for path in files:
             image = cv2.resize(cv2.imread(str(path)), (width, height), interpolation=cv2.INTER_CUBIC)
             cv2.imwrite(str(root / sub / f"{path.stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-            if sub == "test/broken_large":
-                mask = source / "ground_truth" / "broken_large" / f"{path.stem}_mask.png"
-                (root / "ground_truth" / "broken_large").mkdir(parents=True, exist_ok=True)
+            if sub != "train/good" and sub != "test/good":
+                kind = sub.split("/")[1]
+                mask = source / "ground_truth" / kind / f"{path.stem}_mask.png"
+                (root / "ground_truth" / kind).mkdir(parents=True, exist_ok=True)
                 big = cv2.resize(cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE), (width, height),
                                  interpolation=cv2.INTER_NEAREST)
-                cv2.imwrite(str(root / "ground_truth" / "broken_large" / f"{path.stem}_mask.png"), big)
+                cv2.imwrite(str(root / "ground_truth" / kind / f"{path.stem}_mask.png"), big)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
+    parser.add_argument("--only", nargs="+", choices=[name for name, _ in RUNS], default=[name for name, _ in RUNS],
+                        help="the runs to make (default: all)")
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="inspector-geometry-"))
     os.environ["INSPECTOR_CONFIG_DIR"] = str(scratch / "config")
@@ -84,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(scratch / "qsettings"))
     from inspector.gui.main_window import MainWindow
 
-    classes = [("elongated", kolektor_subset(scratch / "data")), ("large", large_part(scratch / "data"))]
+    makers = {"elongated": kolektor_subset, "large": large_part}
+    data_sets = {}
+    for label in args.only:  # one class per run (a tiled run gets its own copy, named *_tiles)
+        data = makers[label.split("-")[0]](scratch / label)
+        if label.endswith("-tiles"):
+            data = data.rename(data.with_name(f"{data.name}_tiles"))
+        data_sets[label] = data
     window = MainWindow()
     window.resize(*SIZES[0])
     window.show()
@@ -103,13 +118,18 @@ def main(argv: list[str] | None = None) -> int:
         window.resize(*SIZES[0])
 
     window.create_project(scratch / "project", "Geometry")
-    for label, data in classes:
+    for label, geometry in RUNS:
+        if label not in args.only:
+            continue
+        data = data_sets[label]
         window.session.add_class(data.name)
         window.tabs.setCurrentWidget(window.acquire_page)
         window.acquire_page.import_dataset(data)
         _wait(app, lambda: not window.acquire_page.importing, 600, "the import")
         fit = window.fit_page
         window.tabs.setCurrentWidget(fit)
+        form = fit.settings_form
+        form.geometry.setCurrentIndex(form.geometry.findData(geometry))
         fit._update_notes()
         print(label, fit.geometry_note.text(), flush=True)
         fit.start_fit()
@@ -120,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         inspect.inspect_test_images()
         _wait(app, lambda inspect=inspect: inspect.task is None, 1800, "the batch inspection")
         defects = [i for i, r in enumerate(inspect.results) if r.label == "defect"]
+        small = [i for i in defects if inspect.results[i].defect_type == "contamination"]
+        defects = small or defects
         inspect.show_index(defects[0] if defects else 0)
         _wait(app, lambda inspect=inspect: not inspect.display_loader.busy, 60, "the image")
         shots(f"{label}-inspect-defect")

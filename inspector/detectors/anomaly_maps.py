@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from inspector.features.maps import resize_map  # noqa: F401 - its home is features.maps (tiling uses it too)
+
 #: Seed 002 (PatchCore), seed 004 (SimpleNet) and PaDiM smooth maps with a Gaussian of sigma 4.
 DEFAULT_SIGMA = 4.0
 #: PaDiM's default image score: the max of the smoothed map (top fraction 0), as in the PaDiM paper.
@@ -44,8 +46,3 @@ def upsample_and_smooth(patch_scores: np.ndarray, size: tuple[int, int], sigma: 
     return gaussian_smooth(up, sigma)
 
 
-def resize_map(anomaly_map: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize one map to an image's (H, W) for display; bilinear, values preserved."""
-    if anomaly_map.shape == tuple(shape):
-        return anomaly_map.astype(np.float32, copy=False)
-    return cv2.resize(anomaly_map.astype(np.float32, copy=False), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)

@@ -16,6 +16,7 @@ from inspector.features.maps import FeatureMaps
 from inspector.features.preprocess import (DEFAULT_SHORT_SIDE, PREPROCESSING_V1, PREPROCESSING_V2, Geometry, check_preprocessing,
                                           input_geometry, to_backbone_input)
 from inspector.features.runtime_onnx import ONNX_THREADS
+from inspector.features.tiling import TiledExtractor, TileLayout
 from inspector.types import CancelToken, InspectorError, Reporter, as_reporter
 
 log = logging.getLogger(__name__)
@@ -77,14 +78,20 @@ class FeatureConfig:
     weights_file: Optional[str] = None
     # (height, width) kept from the part's aspect ratio (preprocessing v2); None: an image_size square (v1).
     geometry: Optional[Geometry] = None
+    # Overlapping tiles (preprocessing v3, features/tiling.py); `geometry` is then each tile's input.
+    tiles: Optional[TileLayout] = None
 
     @property
     def input_shape(self) -> Geometry:
-        """The (height, width) fed to the backbone."""
+        """The (height, width) of the detectors' input: fed to the backbone, or the tiles' mosaic."""
+        if self.tiles is not None:
+            return self.tiles.mosaic_shape
         return tuple(self.geometry) if self.geometry is not None else (self.image_size, self.image_size)
 
     @property
     def preprocessing(self) -> dict:
+        if self.tiles is not None:
+            return self.tiles.record()
         if self.geometry is None:
             return dict(PREPROCESSING_V1)
         return {**PREPROCESSING_V2, "height": int(self.geometry[0]), "width": int(self.geometry[1])}
@@ -95,10 +102,18 @@ class FeatureConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> "FeatureConfig":
-        record = check_preprocessing(data.get("preprocessing"))  # absent in 0.1.0 models: version 1, their behaviour
-        size = int(data["image_size"])
-        geometry = None if record["version"] == 1 else input_geometry(record, size)
-        return cls(str(data["backbone"]), size, data.get("weights_file"), geometry)
+        # absent in 0.1.0 models: version 1, their behaviour
+        return cls.from_record(str(data["backbone"]), int(data["image_size"]), data.get("weights_file"),
+                               data.get("preprocessing"))
+
+    @classmethod
+    def from_record(cls, backbone: str, image_size: int, weights_file: Optional[str],
+                    record: Optional[dict]) -> "FeatureConfig":
+        """The config a (resolved) preprocessing record describes."""
+        record = check_preprocessing(record)
+        tiles = TileLayout.from_record(record) if record["version"] == 3 else None
+        geometry = None if record["version"] == 1 else tiles.input if tiles else input_geometry(record, image_size)
+        return cls(backbone, int(image_size), weights_file, geometry, tiles)
 
 
 class _StopForward(Exception):
@@ -119,6 +134,8 @@ class FeatureExtractor:
                  runtime: str = "auto") -> None:
         if config.image_size < 32 or config.image_size > 1024:
             raise InspectorError(f"Input size must be between 32 and 1024 pixels, got {config.image_size}.")
+        if config.tiles is not None:
+            raise InspectorError("A tiled config is encoded by `get_extractor`'s TiledExtractor, not directly.")
         self.config = config
         self.device = pick_device(device)
         self.batch_size = max(1, int(batch_size))
@@ -269,6 +286,10 @@ _CACHE_LOCK = threading.Lock()
 def get_extractor(config: FeatureConfig, device: str = "auto", runtime: Optional[str] = None) -> FeatureExtractor:
     """A shared extractor per (config, device, runtime): building a backbone costs about a second."""
     runtime = runtime or default_runtime()
+    if config.tiles is not None:  # each tile through the plain extractor at the tile's input size
+        inner = get_extractor(FeatureConfig(config.backbone, config.image_size, config.weights_file,
+                                            config.tiles.input), device, runtime)
+        return TiledExtractor(inner, config.tiles, config)
     key = (config, device, runtime)
     with _CACHE_LOCK:
         cached = _EXTRACTOR_CACHE.get(key)

@@ -1,8 +1,9 @@
-"""FeatureMaps: the multi-level backbone output that every detector consumes."""
+"""FeatureMaps: the multi-level backbone output that every detector consumes; `resize_map` for their maps."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -48,3 +49,10 @@ class FeatureMaps:
 def global_average_pool(levels: list[np.ndarray]) -> list[np.ndarray]:
     """(N, C, h, w) -> (N, C) per level: the spatial aggregation of KNN and Mahalanobis (seed 000)."""
     return [np.asarray(level, dtype=np.float32).mean(axis=(2, 3)) for level in levels]
+
+
+def resize_map(anomaly_map: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize one map to an image's (H, W) for display; bilinear, values preserved."""
+    if anomaly_map.shape == tuple(shape):
+        return anomaly_map.astype(np.float32, copy=False)
+    return cv2.resize(anomaly_map.astype(np.float32, copy=False), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)

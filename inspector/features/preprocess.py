@@ -7,7 +7,8 @@ the same features whatever path they took. The record is saved with each model (
 Version 1 squashes every image to a square. Version 2 keeps the part's aspect ratio: one working
 geometry (height, width) is chosen per model from its training images (`choose_geometry`) and every
 image, at fit and at inspection, is resized to exactly that geometry, so batches stack and the
-detectors' feature grids match the model.
+detectors' feature grids match the model. Version 3 tiles large parts (`inspector.features.tiling`,
+which owns that record and its layout).
 """
 from __future__ import annotations
 
@@ -63,16 +64,25 @@ def choose_geometry(shapes: Iterable[tuple[int, ...]], short_side: int, multiple
 def resolve_preprocessing(record: dict[str, Any], shapes: Iterable[tuple[int, ...]], short_side: int) -> dict[str, Any]:
     """The record with its geometry filled in from `shapes` when it keeps the aspect and has none yet."""
     record = dict(record)
+    if record.get("version") == 3:
+        from inspector.features.tiling import resolve_tiles_record
+
+        return resolve_tiles_record(record, shapes, short_side)
     if record.get("version") == 2 and (record.get("height") is None or record.get("width") is None):
         record["height"], record["width"] = choose_geometry(shapes, short_side)
     return check_preprocessing(record)
 
 
 def input_geometry(record: dict[str, Any] | None, image_size: int) -> Geometry:
-    """The (height, width) that `record` feeds the backbone: a square of `image_size` for version 1."""
+    """The (height, width) of the detectors' input under `record`: what the backbone is fed (a square
+    of `image_size` for version 1), or for version 3 the mosaic of the tiles' inputs."""
     record = check_preprocessing(record)
     if record["version"] == 1:
         return int(image_size), int(image_size)
+    if record["version"] == 3:
+        from inspector.features.tiling import TileLayout
+
+        return TileLayout.from_record(record).mosaic_shape
     return int(record["height"]), int(record["width"])
 
 
@@ -97,6 +107,10 @@ def check_preprocessing(record: dict | None, allow_unresolved: bool = False) -> 
         return dict(PREPROCESSING_V1)
     if record == PREPROCESSING_V1:
         return dict(record)
+    if isinstance(record, dict) and record.get("version") == 3:
+        from inspector.features.tiling import check_tiles_record
+
+        return check_tiles_record(record, allow_unresolved)
     if isinstance(record, dict) and record.get("version") == 2 and \
             {k: v for k, v in record.items() if k not in ("height", "width")} == \
             {k: v for k, v in PREPROCESSING_V2.items() if k not in ("height", "width")}:

@@ -409,6 +409,8 @@ class FitPage(QWidget):
                 f"{model.info.get('n_kept', '?')} image(s), {model.info.get('device', '')}.<br>"
                 f"Working point: FAIL at score <b>{threshold.fail:.4g}</b> ({threshold.method} "
                 f"{threshold.parameter:g}; {model.info.get('calibration_source', '')}).")
+        tiles, shape = model.feature_config.tiles, model.feature_config.input_shape
+        text += f"<br>Input: {tiles.describe() if tiles else '{} x {} px'.format(*shape)} (height x width)."
         if fit.ranking is not None:
             flagged = int(fit.ranking.flagged.sum())
             text += f"<br>SROC flagged <b>{flagged}</b> training image(s): check them on the <b>Review</b> page."

@@ -198,7 +198,9 @@ class InspectPage(DecisionsMixin, WorkingPointMixin, QWidget):
         else:
             name = getattr(model.detector, "display_name", "") or model.settings.detector
             self.model_label.setText(f"{name}, {model.settings.backbone} "
-                                     f"{'x'.join(map(str, model.feature_config.input_shape))} px"
+                                     + (f"{'x'.join(map(str, model.feature_config.input_shape))} px" if model.feature_config.tiles is None else
+                                        "{} x {} tiles at {} x {} px".format(*model.feature_config.tiles.grid,
+                                                                            *model.feature_config.tiles.input))
                                      + ("" if model.localizes else " (score only, no heatmap)"))
             self.model_label.setToolTip(f"Active model {model.model_id}")
         self._on_saved_thresholds_changed()

@@ -36,10 +36,12 @@ PARAM_HELP = {
 }
 HIDDEN_PARAMS = {"layers", "seed", "device"}  # device follows "Run on"
 #: Input geometry choices: keep the training images' aspect ratio (preprocessing v2, the default) or
-#: squash to a square (v1: Inspector 0.1.0 and the seed papers' protocol).
+#: squash to a square (v1: Inspector 0.1.0 and the seed papers' protocol), or cut large parts into
+#: overlapping tiles (v3, features/tiling.py) so that small defects cover several feature cells.
 GEOMETRIES = {
     "auto": "Auto (keep aspect)",
     "square": "Square (seed papers)",
+    "tiles": "Tiles (small defects)",
 }
 CALIBRATIONS = {
     "sigma": ("mean + k x sigma of good scores", 3.0, 0.0, 10.0, 0.1),
@@ -145,6 +147,21 @@ class FitSettingsForm(QWidget):
         self.geometry.setToolTip("How images become backbone input. Auto keeps the training images' aspect ratio; "
                                  "Square squashes every image to a square as Inspector 0.1.0 and the seed papers "
                                  "did. Saved in the model and applied to every image at fit and at inspection")
+        self.tile_size = QSpinBox()
+        self.tile_size.setRange(0, 4096)
+        self.tile_size.setSingleStep(32)
+        self.tile_size.setSpecialValueText("Auto")
+        self.tile_size.setSuffix(" px")
+        self.tile_size.setToolTip("Side of a tile in the images' own pixels; each tile is resized to the input size. "
+                                  "Auto: half the images' short side, grown until there are at most 16 tiles. "
+                                  "Pick it so the smallest defect of interest spans several feature cells "
+                                  "(a cell is about 8-16 input pixels)")
+        self.tile_overlap = QSpinBox()
+        self.tile_overlap.setRange(0, 75)
+        self.tile_overlap.setSingleStep(5)
+        self.tile_overlap.setValue(25)
+        self.tile_overlap.setSuffix(" %")
+        self.tile_overlap.setToolTip("How much neighbouring tiles overlap (at least); their maps are averaged there")
         self.geometry_note = QLabel("")
         self.geometry_note.setObjectName("geometryNote")
         self.geometry_note.setWordWrap(True)
@@ -190,7 +207,10 @@ class FitSettingsForm(QWidget):
         form.addRow("Backbone:", self.backbone)
         form.addRow("Input size:", self.image_size)
         form.addRow("Geometry:", self.geometry)
+        form.addRow("Tile size:", self.tile_size)
+        form.addRow("Tile overlap:", self.tile_overlap)
         form.addRow("", self.geometry_note)
+        self._geometry_form = form
         form.addRow("Detector:", self.detector)
         params_box = QGroupBox("Detector parameters")
         QVBoxLayout(params_box).addWidget(self.params)
@@ -212,6 +232,8 @@ class FitSettingsForm(QWidget):
         self.calibration.currentIndexChanged.connect(self._on_calibration)
         self.geometry.currentIndexChanged.connect(lambda _i: self._update_geometry_note())
         self.image_size.valueChanged.connect(lambda _v: self._update_geometry_note())
+        self.tile_size.valueChanged.connect(lambda _v: self._update_geometry_note())
+        self.tile_overlap.valueChanged.connect(lambda _v: self._update_geometry_note())
         self._on_detector()
         self._update_geometry_note()
         self._on_calibration()
@@ -226,15 +248,36 @@ class FitSettingsForm(QWidget):
         self._update_geometry_note()
 
     def effective_geometry(self) -> tuple[int, int] | None:
-        """The (height, width) a fit with these settings would feed the backbone; None without images."""
+        """The (height, width) a fit with these settings would feed the backbone (each tile's, when tiling);
+        None without images."""
         from inspector.features.preprocess import choose_geometry
 
         size = int(self.image_size.value())
         if self.geometry.currentData() == "square":
             return size, size
+        if self.geometry.currentData() == "tiles":
+            layout = self.tile_layout()
+            return None if layout is None else layout.input
         return choose_geometry(self._shapes, size) if self._shapes else None
 
+    def tile_layout(self):
+        """The `TileLayout` a tiled fit would use on the class's images; None when not tiling or without images."""
+        from inspector.features.tiling import choose_layout
+
+        if self.geometry.currentData() != "tiles" or not self._shapes:
+            return None
+        return choose_layout(self._shapes, int(self.image_size.value()), self.tile_size.value() or None,
+                             self.tile_overlap.value() / 100.0)
+
     def _update_geometry_note(self) -> None:
+        tiling = self.geometry.currentData() == "tiles"
+        for widget in (self.tile_size, self.tile_overlap):
+            self._geometry_form.setRowVisible(widget, tiling)
+        if tiling:
+            layout = self.tile_layout()
+            self.geometry_note.setText("Effective input: chosen from the training images at fit." if layout is None
+                                       else f"Effective input: {layout.describe()} (height x width).")
+            return
         geometry = self.effective_geometry()
         if geometry is None:
             self.geometry_note.setText("Effective input: chosen from the training images at fit.")
@@ -258,11 +301,15 @@ class FitSettingsForm(QWidget):
     def settings(self, policy: Any):
         """The FitSettings the form describes; `policy` is the class's saved one (used when a factor is set)."""
         from inspector.features.preprocess import PREPROCESSING_V1, PREPROCESSING_V2
+        from inspector.features.tiling import PREPROCESSING_V3
         from inspector.pipeline import FitSettings
 
         factor = int(self.aug_factor.value())
         policy = policy if factor > 0 else None
         preprocessing = dict(PREPROCESSING_V1 if self.geometry.currentData() == "square" else PREPROCESSING_V2)
+        if self.geometry.currentData() == "tiles":
+            preprocessing = {**PREPROCESSING_V3, "tile_size": self.tile_size.value() or None,
+                             "overlap": self.tile_overlap.value() / 100.0}
         return FitSettings(
             backbone=self.backbone.currentData(), image_size=int(self.image_size.value()),
             detector=self.detector.currentData(), detector_params=self.detector_params(),
@@ -289,7 +336,11 @@ class FitSettingsForm(QWidget):
         pick(self.backbone, data.get("backbone"))
         self.image_size.setValue(int(data.get("image_size", DEFAULT_SHORT_SIDE)))
         record = data.get("preprocessing") or {}
-        pick(self.geometry, "square" if record.get("version", 1) == 1 else "auto")
+        version = record.get("version", 1)
+        pick(self.geometry, {1: "square", 3: "tiles"}.get(version, "auto"))
+        if version == 3:
+            self.tile_size.setValue(int(record.get("tile_size") or 0))
+            self.tile_overlap.setValue(int(round(100 * float(record.get("overlap", 0.25)))))
         pick(self.detector, data.get("detector"))
         cls = self.detector_classes.get(self.detector.currentData())
         if cls is not None:
