@@ -68,3 +68,20 @@ def test_run_pollution_serves_a_category_the_fixed_fraction_refused(tmp_path, fa
     with pytest.raises(InspectorError, match=r"largest pollution ratio it allows is 0\.133"):
         run_pollution(category, tmp_path / "refused", detectors=["mahalanobis"], ratios=[0.0, 0.2],
                       feature_config=CONFIG, plots=False)
+
+
+def test_iterative_sroc_is_ranked_for_each_refinement_ratio(tmp_path, fake_extractor, monkeypatch):  # noqa: F811
+    import inspector.evaluation.pollution as pollution
+
+    made_for = []
+    original = pollution.refine
+    monkeypatch.setattr(pollution, "refine", lambda method, features, ratio, *a, **k: made_for.append((method, ratio))
+                        or original(method, features, ratio, *a, **k))
+    category = _make_category(tmp_path / "part", n_train=30, per_defect=3)
+    result = run_pollution(category, tmp_path / "out", detectors=["mahalanobis"], ratios=[0.1],
+                           refinement_ratios=[0.0, 0.1, 0.2], refinement_methods=["sroc", "sroc_iterative"],
+                           replicates=1, feature_config=CONFIG, plots=False)
+    assert sorted(made_for) == [("sroc", 0.0), ("sroc_iterative", 0.0), ("sroc_iterative", 0.1),
+                                ("sroc_iterative", 0.2)]  # SROC's one ranking is cut at every ratio
+    rows = {(r["method"], r["refinement"]): r for r in result.refinement}
+    assert rows[("sroc_iterative", 0.1)]["recall_mean"] >= 2 / 3  # 3 polluted: the planted squares stand out
