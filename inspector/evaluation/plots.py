@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from inspector.store.atomic import atomic_open
 
-_METHOD_STYLE = {"sroc": "-", "sroc_iterative": "-s", "random": ":", "cross_validation": "--", "stoc": "-."}
+_METHOD_STYLE = {"sroc": "-", "sroc_iterative": "-", "random": ":", "cross_validation": "--", "stoc": "-."}
 _METHOD_LABEL = {"sroc": "SROC", "sroc_iterative": "Iterative SROC", "random": "Random", "cross_validation": "Cross-validation",
                  "stoc": "STOC"}
 
