@@ -32,10 +32,13 @@ def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     add("--ratios", default="0:0.2:0.05", metavar="LIST", help="pollution: pollution ratios (default 0:0.2:0.05)")
     add("--refinement-ratios", default="0,0.1,0.2,0.3,0.4", metavar="LIST",
         help="pollution: refinement ratios at --refinement-pollution (default 0,0.1,0.2,0.3,0.4)")
-    add("--refinement-methods", default="sroc,random,cross_validation,stoc", metavar="LIST",
-        help="pollution: refinement strategies (default: sroc,random,cross_validation,stoc)")
-    add("--refinement-pollution", type=float, default=0.2, metavar="RATIO",
-        help="pollution: pollution ratio at which refinement is compared (default 0.2)")
+    add("--refinement-methods", default="sroc,sroc_iterative,random,cross_validation,stoc", metavar="LIST",
+        help="pollution: refinement strategies (default: sroc,sroc_iterative,random,cross_validation,stoc; "
+             "sroc is Cordier et al.'s one fit, sroc_iterative refits 3 rounds without what the last flagged)")
+    add("--refinement-pollution", type=float, default=None, metavar="RATIO",
+        help="pollution: pollution ratio at which refinement is compared (default: the largest of --ratios). The "
+             "pollution set is sized from the largest ratio asked for; a third of the defective test images stay for "
+             "evaluation, and a larger ratio is refused with the largest one the category allows")
     add("--refine-detector", default=None, metavar="NAME",
         help="pollution: refine with this detector for every final detector (Cordier et al., App. B: mahalanobis); "
              "default: each detector refines for itself")

@@ -15,8 +15,9 @@ from matplotlib.figure import Figure
 
 from inspector.store.atomic import atomic_open
 
-_METHOD_STYLE = {"sroc": "-", "random": ":", "cross_validation": "--", "stoc": "-."}
-_METHOD_LABEL = {"sroc": "SROC", "random": "Random", "cross_validation": "Cross-validation", "stoc": "STOC"}
+_METHOD_STYLE = {"sroc": "-", "sroc_iterative": "-", "random": ":", "cross_validation": "--", "stoc": "-."}
+_METHOD_LABEL = {"sroc": "SROC", "sroc_iterative": "Iterative SROC", "random": "Random", "cross_validation": "Cross-validation",
+                 "stoc": "STOC"}
 
 
 def _subplots(ncols: int = 1, figsize: tuple[float, float] = (7, 4.5)):

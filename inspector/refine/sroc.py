@@ -6,6 +6,11 @@ the ranking; the detector used for inspection is then fitted on what is kept. Th
 detector may differ from the final one (seed 001, App. B: refine with Mahalanobis, then fit
 PaDiM or PatchCore).
 
+Iterative SROC (`rounds` > 1, method 'sroc_iterative'): round r refits on the images that round
+r-1 did not flag (it flags (r-1)/rounds of the ratio) and rescores every image, so defects that
+masked each other in the first fit stand out once their neighbours are out of it. Its ranking
+depends on the ratio it was made for (`with_ratio` cuts the same scores at another ratio).
+
 Baselines of seed 001, section 4.5, with the same output type:
 - Random: flag a random `ratio` of the images.
 - Cross-validation (s splits): fit on s-1 splits, score the held-out split.
@@ -27,7 +32,13 @@ from inspector.types import InspectorError, Reporter, as_reporter
 
 RANKING_FORMAT = "inspector-refinement-ranking"
 RANKING_VERSION = 1
-METHODS = ("sroc", "random", "cross_validation", "stoc")
+#: Seed 001's SROC and its baselines (section 4.5): the pollution protocol's default comparison.
+PAPER_METHODS = ("sroc", "random", "cross_validation", "stoc")
+METHODS = PAPER_METHODS + ("sroc_iterative",)
+#: Methods whose ranking depends on the refinement ratio it was made for (the others rank once).
+RATIO_DEPENDENT_METHODS = ("sroc_iterative",)
+#: Rounds of iterative SROC: measured on KolektorSDD and bottle (docs/benchmarks/kolektorsdd-pollution).
+DEFAULT_ROUNDS = 3
 
 
 def n_flagged(n: int, ratio: float) -> int:
@@ -170,22 +181,41 @@ def _splits(n: int, s: int, seed: int) -> list[np.ndarray]:
 # -- strategies -------------------------------------------------------------------------------
 def sroc(features: FeatureMaps, ratio: float, detector: str | Detector = "mahalanobis",
          detector_params: Optional[dict[str, Any]] = None, reporter: Optional[Reporter] = None,
-         names: Optional[Sequence[str]] = None) -> RefinementRanking:
-    """SROC: fit on all training features, score them, flag the top `ratio` (seed 001, 3.2)."""
+         names: Optional[Sequence[str]] = None, rounds: int = 1) -> RefinementRanking:
+    """SROC: fit on all training features, score them, flag the top `ratio` (seed 001, 3.2).
+
+    With `rounds` > 1, iterative SROC: round r fits on what round r-1 left (it flagged
+    round((r-1)/rounds * ratio * n) images) and scores every image; the last round's scores rank.
+    """
     reporter = as_reporter(reporter)
-    n_flagged(len(features), ratio)  # validate before the work
-    reporter.report("refine", 0, 1, f"SROC: fitting {_label(detector)} on {len(features)} training image(s)")
+    n = len(features)
+    target = n_flagged(n, ratio)  # validate before the work
+    rounds = int(rounds)
+    if rounds < 1:
+        raise InspectorError(f"SROC needs at least one round, got {rounds}.")
     if _memorises_training_set(detector, detector_params):
         raise InspectorError(
             "SROC cannot rank with a KNN that uses k=1: each training image is its own nearest neighbour, so "
             "every training score is 0. Use k of 2 or more (SROC, Cordier et al., uses 5) or refine with Mahalanobis."
         )
-    scores = _fit_score(detector, detector_params, features, features, reporter)
-    if len(scores) > 1 and np.ptp(scores) == 0:
-        raise InspectorError(f"SROC: {_label(detector)} gives every training image the same score, so it cannot "
-                             "rank them.")
-    reporter.report("refine", 1, 1, "SROC: training images ranked")
-    return RefinementRanking.from_scores(scores, ratio, "sroc", _label(detector), names, {"detector_params": detector_params or {}})
+    kept = np.arange(n)
+    effective = rounds if target > 0 else 1  # nothing to flag: every round would refit the same images
+    for round_index in range(effective):
+        reporter.report("refine", round_index, effective,
+                        f"SROC round {round_index + 1}/{effective}: fitting {_label(detector)} on {len(kept)} image(s)")
+        scores = _fit_score(detector, detector_params, features.subset(kept) if len(kept) < n else features,
+                            features, reporter)
+        if len(scores) > 1 and np.ptp(scores) == 0:
+            raise InspectorError(f"SROC: {_label(detector)} gives every training image the same score, so it cannot "
+                                 "rank them.")
+        excluded = int(round(target * (round_index + 1) / effective))
+        kept = np.sort(np.argsort(-scores, kind="stable")[excluded:])
+    reporter.report("refine", effective, effective, "SROC: training images ranked")
+    method = "sroc" if rounds == 1 else "sroc_iterative"
+    params: dict[str, Any] = {"detector_params": detector_params or {}}
+    if rounds > 1:
+        params.update(rounds=rounds, made_for_ratio=float(ratio))
+    return RefinementRanking.from_scores(scores, ratio, method, _label(detector), names, params)
 
 
 def random_refinement(n: int, ratio: float, seed: int = 0, names: Optional[Sequence[str]] = None) -> RefinementRanking:
@@ -233,11 +263,15 @@ def stoc_refinement(features: FeatureMaps, ratio: float, detector: str | Detecto
 
 def refine(method: str, features: FeatureMaps, ratio: float, detector: str | Detector = "mahalanobis",
            detector_params: Optional[dict[str, Any]] = None, s: int = 5, seed: int = 0,
-           reporter: Optional[Reporter] = None, names: Optional[Sequence[str]] = None) -> RefinementRanking:
-    """Dispatch on a method name: 'sroc', 'random', 'cross_validation' (or 'cv'), 'stoc'."""
+           reporter: Optional[Reporter] = None, names: Optional[Sequence[str]] = None,
+           rounds: int = DEFAULT_ROUNDS) -> RefinementRanking:
+    """Dispatch on a method name: 'sroc', 'sroc_iterative' (`rounds` rounds), 'random',
+    'cross_validation' (or 'cv'), 'stoc'."""
     method = {"cv": "cross_validation", "crossvalidation": "cross_validation"}.get(method.lower(), method.lower())
     if method == "sroc":
         return sroc(features, ratio, detector, detector_params, reporter, names)
+    if method == "sroc_iterative":
+        return sroc(features, ratio, detector, detector_params, reporter, names, rounds=max(int(rounds), 2))
     if method == "random":
         return random_refinement(len(features), ratio, seed, names)
     if method == "cross_validation":

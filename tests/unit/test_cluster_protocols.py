@@ -26,7 +26,7 @@ distributed = pytest.importorskip("dask.distributed")
 def category(tmp_path, monkeypatch):
     fake = FakeExtractor()
     monkeypatch.setattr(protocol_common, "get_extractor", lambda config, device="auto": fake)
-    return _make_category(tmp_path / "widget", n_train=24)
+    return _make_category(tmp_path / "widget", n_train=24, per_defect=4)  # 8 defects: 20 % (5) may pollute
 
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,7 @@ def test_cell_store_survives_a_torn_line(tmp_path):
 def test_pollution_split(category):
     cat = load_category(category)
     defects = np.array([s.defect for s in cat.test])
-    splits = [polluted_split(cat, ratio, replicate=0, seed=1) for ratio in (0.0, 0.1, 0.2)]
+    splits = [polluted_split(cat, ratio, replicate=0, seed=1, pollution_size=4) for ratio in (0.0, 0.1, 0.2)]
     for split in splits:
         assert len(split.pollution_set) == 4  # 20 % of 20 training images
         assert sorted(defects[split.pollution_set]) == ["bright", "bright", "dark", "dark"]  # stratified
@@ -134,7 +134,7 @@ def test_pollution_split(category):
     assert [len(s.polluting) for s in splits] == [0, 2, 4]
     assert set(splits[1].polluting) <= set(splits[2].polluting)  # nested
     with pytest.raises(InspectorError, match="too few"):
-        polluted_split(cat, 0.2, 0, pollution_fraction=0.5)
+        polluted_split(cat, 0.2, 0, pollution_size=5)  # 6 defects: at most 4 may pollute
 
 
 # -- low data -----------------------------------------------------------------------------------

@@ -172,3 +172,50 @@ def test_progress_is_reported():
     stages = []
     stoc_refinement(features, 0.1, CentroidDetector(), s=3, reporter=Reporter(lambda p: stages.append(p)))
     assert stages[0].stage == "refine" and stages[-1].done == stages[-1].total == 3
+
+
+class RecordingCentroid(CentroidDetector):
+    """CentroidDetector that remembers how many images each fit saw (class-wide, for the test)."""
+
+    name = "test_recording_centroid"
+    fits: list[int] = []
+
+    def fit(self, features: FeatureMaps, reporter: Optional[Reporter] = None) -> "RecordingCentroid":
+        RecordingCentroid.fits.append(len(features))
+        return super().fit(features, reporter)
+
+
+def test_iterative_sroc_refits_without_what_each_round_flagged():
+    features, truth = _planted(5)
+    RecordingCentroid.fits = []
+    ranking = refine("sroc_iterative", features, N_BAD / len(truth), RecordingCentroid(), rounds=4)
+    # round r fits on n minus the round(r-1)/4 * 4 images the previous round ranked highest
+    assert RecordingCentroid.fits == [40, 39, 38, 37]
+    assert ranking.method == "sroc_iterative" and ranking.params["rounds"] == 4
+    assert ranking.params["made_for_ratio"] == pytest.approx(0.1)
+    assert np.array_equal(ranking.flagged, truth)
+    # the last round's model never saw its most anomalous images: their scores are out-of-sample
+    last_fit = CentroidDetector().fit(features.subset(np.sort(np.argsort(-ranking.scores)[3:])))
+    assert np.allclose(ranking.scores, last_fit.score(features).image_scores)
+    RecordingCentroid.fits = []
+    refine("sroc_iterative", features, 0.0, RecordingCentroid(), rounds=4)
+    assert RecordingCentroid.fits == [40]  # nothing to flag: one fit
+    with pytest.raises(InspectorError, match="round"):
+        sroc(features, 0.1, CentroidDetector(), rounds=0)
+
+
+def test_iterative_sroc_recovers_outliers_masked_by_a_larger_group():
+    """Two groups of outliers on one side: the far one drags the one-shot centroid onto the near one, which
+    single-fit SROC then ranks as the most normal; refitting without the far group finds it."""
+    rng = np.random.default_rng(7)
+    good = rng.normal(size=(60, 2))
+    far = np.array([40.0, 0.0]) + rng.normal(scale=0.5, size=(8, 2))
+    near = np.array([5.0, 0.0]) + rng.normal(scale=0.3, size=(4, 2))
+    points = np.concatenate([good, far, near]).astype(np.float32)
+    truth = np.r_[np.zeros(60, bool), np.ones(12, bool)]
+    features = FeatureMaps({3: points[:, :, None, None]}, (8, 8))
+    ratio = 12 / 72
+    one_shot = sroc(features, ratio, CentroidDetector())
+    iterative = refine("sroc_iterative", features, ratio, CentroidDetector(), rounds=3)
+    assert refinement_prf(one_shot.flagged, truth)[1] <= 8 / 12  # the near group is masked
+    assert refinement_prf(iterative.flagged, truth) == (1.0, 1.0, 1.0)
