@@ -5,7 +5,8 @@
 
 For each input size and batch size the two runtimes run alternately, round after round, on the
 same random batch (already preprocessed: this times the backbone alone), so a busy machine slows
-both alike; the figure per cell is the median over rounds. It also prints the largest feature
+both alike (a third column times the single dynamic-shape session alone, without the fixed-shape
+sessions the default path builds for repeated shapes); the figure per cell is the median over rounds. It also prints the largest feature
 difference between the two, relative to the feature scale. Run it with the launcher's glibc
 malloc settings for the figures the application sees (the script prints whether they are set):
 
@@ -82,17 +83,23 @@ def main() -> int:
             if onnx.runtime != "onnx":
                 print("error: ONNX Runtime fell back to torch; see the log above", file=sys.stderr)
                 return 1
+            if "dynamic" not in runners:  # the one dynamic-shape session, without the fixed-shape ones
+                dynamic = onnx._onnx_runners[tuple(layers)].session
+                names = [f"stage{layer}" for layer in layers]
+                runners["dynamic"] = lambda b: dynamic.run(names, {"images": b})
             diff = max(float(np.abs(got[l] - expected[l]).max() / np.abs(expected[l]).max()) for l in layers)
-            cells.append((height, width, batch_size, batch, diff, {"torch": [], "onnx": []}))
+            cells.append((height, width, batch_size, batch, diff, {"torch": [], "onnx": [], "dynamic": []}))
     for _ in range(args.rounds):
         for height, width, batch_size, batch, _diff, times in cells:
-            for name in ("torch", "onnx"):
+            for name in ("torch", "onnx", "dynamic"):
                 times[name].append(timed(runners[name], batch) / batch_size)
     print()
-    print(f"{'input':>9} {'batch':>5} {'torch ms/img':>13} {'onnx ms/img':>12} {'speed-up':>9} {'max rel diff':>13}")
+    print(f"{'input':>9} {'batch':>5} {'torch ms/img':>13} {'onnx ms/img':>12} {'speed-up':>9} {'max rel diff':>13}"
+          f"   {'dynamic-shape session only':>27}")
     for height, width, batch_size, _batch, diff, times in cells:
-        t, o = (1000 * float(np.median(times[name])) for name in ("torch", "onnx"))
-        print(f"{height:>4}x{width:<4} {batch_size:>5} {t:>13.1f} {o:>12.1f} {t / o:>8.2f}x {diff:>13.1e}")
+        t, o, d = (1000 * float(np.median(times[name])) for name in ("torch", "onnx", "dynamic"))
+        print(f"{height:>4}x{width:<4} {batch_size:>5} {t:>13.1f} {o:>12.1f} {t / o:>8.2f}x {diff:>13.1e}"
+              f"   {d:>9.1f} ms/img, {t / d:.2f}x")
     return 0
 
 
