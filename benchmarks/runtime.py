@@ -1,11 +1,12 @@
 """Backbone time per image: torch eager vs ONNX Runtime (CPU provider), as ratios in one run.
 
     .venv/bin/python benchmarks/runtime.py [--backbone efficientnet_lite0] [--layers 1 2 3 4 5 6]
-                                           [--rounds 5] [--sizes 224x224 224x560] [--batches 1 16]
+                                           [--rounds 5] [--sizes 224x224 576x224] [--batches 1 16]
 
 For each input size and batch size the two runtimes run alternately, round after round, on the
 same random batch (already preprocessed: this times the backbone alone), so a busy machine slows
-both alike; the figure per cell is the median over rounds. It also prints the largest feature
+both alike (a third column times the single dynamic-shape session alone, without the fixed-shape
+sessions the default path builds for repeated shapes); the figure per cell is the median over rounds. It also prints the largest feature
 difference between the two, relative to the feature scale. Run it with the launcher's glibc
 malloc settings for the figures the application sees (the script prints whether they are set):
 
@@ -53,7 +54,7 @@ def main() -> int:
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--layers", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sizes", nargs="+", default=["224x224", "224x560"])
+    parser.add_argument("--sizes", nargs="+", default=["224x224", "576x224"])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
 
@@ -69,7 +70,7 @@ def main() -> int:
           f"{os.cpu_count()} CPUs; glibc malloc tuned: {'yes' if tuned else 'no'}")
     print(f"torch {torch.__version__} eager ({torch.get_num_threads()} threads) vs onnxruntime "
           f"{onnxruntime.__version__} CPUExecutionProvider ({ONNX_THREADS} intra-op threads, spinning {'off' if os.environ.get('INSPECTOR_ONNX_SPIN') in ('0', 'false', 'no') else 'on'}, "
-          f"ORT_ENABLE_ALL); "
+          f"ORT_ENABLE_ALL, a fixed-shape session per repeated shape); "
           f"median of {args.rounds} alternating rounds")
     rng = np.random.default_rng(0)
     cells = []
@@ -78,20 +79,27 @@ def main() -> int:
         for batch_size in args.batches:
             batch = rng.random((batch_size, 3, height, width), dtype=np.float32)
             expected, got = runners["torch"](batch), runners["onnx"](batch)  # warm-up (and ONNX export)
+            runners["onnx"](batch)  # a repeated shape gets its fixed-shape session: built here, not timed
             if onnx.runtime != "onnx":
                 print("error: ONNX Runtime fell back to torch; see the log above", file=sys.stderr)
                 return 1
+            if "dynamic" not in runners:  # the one dynamic-shape session, without the fixed-shape ones
+                dynamic = onnx._onnx_runners[tuple(layers)].session
+                names = [f"stage{layer}" for layer in layers]
+                runners["dynamic"] = lambda b: dynamic.run(names, {"images": b})
             diff = max(float(np.abs(got[l] - expected[l]).max() / np.abs(expected[l]).max()) for l in layers)
-            cells.append((height, width, batch_size, batch, diff, {"torch": [], "onnx": []}))
+            cells.append((height, width, batch_size, batch, diff, {"torch": [], "onnx": [], "dynamic": []}))
     for _ in range(args.rounds):
         for height, width, batch_size, batch, _diff, times in cells:
-            for name in ("torch", "onnx"):
+            for name in ("torch", "onnx", "dynamic"):
                 times[name].append(timed(runners[name], batch) / batch_size)
     print()
-    print(f"{'input':>9} {'batch':>5} {'torch ms/img':>13} {'onnx ms/img':>12} {'speed-up':>9} {'max rel diff':>13}")
+    print(f"{'input':>9} {'batch':>5} {'torch ms/img':>13} {'onnx ms/img':>12} {'speed-up':>9} {'max rel diff':>13}"
+          f"   {'dynamic-shape session only':>27}")
     for height, width, batch_size, _batch, diff, times in cells:
-        t, o = (1000 * float(np.median(times[name])) for name in ("torch", "onnx"))
-        print(f"{height:>4}x{width:<4} {batch_size:>5} {t:>13.1f} {o:>12.1f} {t / o:>8.2f}x {diff:>13.1e}")
+        t, o, d = (1000 * float(np.median(times[name])) for name in ("torch", "onnx", "dynamic"))
+        print(f"{height:>4}x{width:<4} {batch_size:>5} {t:>13.1f} {o:>12.1f} {t / o:>8.2f}x {diff:>13.1e}"
+              f"   {d:>9.1f} ms/img, {t / d:.2f}x")
     return 0
 
 

@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -220,23 +221,69 @@ def cached_stage_graph(model, backbone: str, weights_file: Path, mean, std, laye
         return data
 
 
+#: Input shapes that get their own session with every dimension fixed (least recently used evicted).
+FIXED_SHAPE_SESSIONS = 4
+
+
 class OnnxStageRunner:
-    """Runs one exported stage graph with ONNX Runtime's CPU provider."""
+    """Runs one exported stage graph with ONNX Runtime's CPU provider.
+
+    A shape seen a second time (a station's batch of 1, a fit's batches of 16) gets its own
+    session with the batch, height and width fixed (`add_free_dimension_override_by_name`): ORT
+    then plans memory and shapes once, which measured faster at every size here
+    (docs/benchmarks/runtime-levers.md). A shape's first call uses the dynamic session, so a
+    one-off shape (a fit's last, shorter batch) never pays the ~0.2 s of building a session.
+    """
 
     def __init__(self, graph: bytes, layers: Sequence[int], threads: Optional[int] = None) -> None:
+        self._graph = graph
+        self._threads = threads
+        self.session = self._new_session({})
+        self.layers = sorted(set(int(layer) for layer in layers))
+        self._names = [f"stage{layer}" for layer in self.layers]
+        self._fixed: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        self._seen: set[tuple[int, ...]] = set()
+        self._lock = threading.Lock()
+
+    def _new_session(self, fixed: dict[str, int]):
         import onnxruntime as ort
 
         options = session_options()
-        if threads is not None:
-            options.intra_op_num_threads = max(1, int(threads))
+        if self._threads is not None:
+            options.intra_op_num_threads = max(1, int(self._threads))
+        for name, value in fixed.items():
+            options.add_free_dimension_override_by_name(name, int(value))
         try:
-            self.session = ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(self._graph, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise InspectorError(f"ONNX Runtime could not load the backbone graph: {exc}") from exc
-        self.layers = sorted(set(int(layer) for layer in layers))
-        self._names = [f"stage{layer}" for layer in self.layers]
+
+    def _session_for(self, shape: tuple[int, ...]):
+        """The fixed-shape session for `shape` once it repeats, else the dynamic one."""
+        with self._lock:
+            if shape in self._fixed:
+                self._fixed.move_to_end(shape)
+                return self._fixed[shape]
+            if shape not in self._seen:
+                if len(self._seen) > 64:
+                    self._seen.clear()
+                self._seen.add(shape)
+                return self.session
+        try:
+            session = self._new_session({"batch": shape[0], "height": shape[2], "width": shape[3]})
+        except InspectorError as exc:  # the dynamic session still gives the same features
+            log.warning("No fixed-shape ONNX session for %s (%s); using the dynamic one.", shape, exc)
+            return self.session
+        with self._lock:
+            self._fixed[shape] = session
+            while len(self._fixed) > FIXED_SHAPE_SESSIONS:
+                self._fixed.popitem(last=False)
+        return session
 
     def run(self, batch: np.ndarray) -> dict[int, np.ndarray]:
         """float32 (N, 3, H, W) in [0, 1] -> {layer: float32 (N, C, h, w)}."""
-        outputs = self.session.run(self._names, {"images": np.ascontiguousarray(batch, dtype=np.float32)})
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if batch.ndim != 4:
+            raise InspectorError(f"The backbone takes a batch (N, 3, H, W), got shape {batch.shape}.")
+        outputs = self._session_for(tuple(int(v) for v in batch.shape)).run(self._names, {"images": batch})
         return {layer: np.asarray(out, dtype=np.float32) for layer, out in zip(self.layers, outputs)}

@@ -99,3 +99,24 @@ def test_runtime_choice_and_refusals(extractors):
     _, onnx_extractor = extractors
     with pytest.raises(InspectorError, match="stage 9"):
         onnx_extractor._forward(np.zeros((1, 3, 64, 64), np.float32), [9])
+
+
+def test_a_repeated_shape_gets_a_fixed_shape_session_with_the_same_features(extractors):
+    torch_extractor, onnx_extractor = extractors
+    batch = np.random.default_rng(3).random((2, 3, 96, 160), dtype=np.float32)
+    expected = torch_extractor._forward(batch, [2, 5])
+    first = onnx_extractor._forward(batch, [2, 5])
+    runner = onnx_extractor._onnx_runners[(2, 5)]
+    assert batch.shape not in runner._fixed  # a shape's first call runs the dynamic session
+    second = onnx_extractor._forward(batch, [2, 5])
+    assert batch.shape in runner._fixed and runner._fixed[batch.shape] is not runner.session
+    for shape in [(1, 3, 64, 64 + 32 * i) for i in range(runtime_onnx.FIXED_SHAPE_SESSIONS + 1)]:
+        for _ in range(2):
+            onnx_extractor._forward(np.zeros(shape, np.float32), [2, 5])
+    assert len(runner._fixed) == runtime_onnx.FIXED_SHAPE_SESSIONS and batch.shape not in runner._fixed  # LRU
+    for layer in (2, 5):
+        scale = float(np.abs(expected[layer]).max())
+        for got in (first, second):
+            assert float(np.abs(got[layer] - expected[layer]).max()) <= RELATIVE_TOLERANCE * scale
+    with pytest.raises(InspectorError, match="batch"):
+        runner.run(np.zeros((3, 64, 64), np.float32))
