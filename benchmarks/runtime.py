@@ -69,7 +69,7 @@ def main() -> int:
     print(f"backbone {args.backbone}, stages {layers}; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs; glibc malloc tuned: {'yes' if tuned else 'no'}")
     print(f"torch {torch.__version__} eager ({torch.get_num_threads()} threads) vs onnxruntime "
-          f"{onnxruntime.__version__} CPUExecutionProvider ({ONNX_THREADS} intra-op threads, spinning {'off' if os.environ.get('INSPECTOR_ONNX_SPIN') in ('0', 'false', 'no') else 'on'}, "
+          f"{onnxruntime.__version__} CPUExecutionProvider ({ONNX_THREADS} intra-op threads, spinning {'on' if os.environ.get('INSPECTOR_ONNX_SPIN') in ('1', 'true', 'yes') else 'off'}, "
           f"ORT_ENABLE_ALL, a fixed-shape session per repeated shape); "
           f"median of {args.rounds} alternating rounds")
     rng = np.random.default_rng(0)

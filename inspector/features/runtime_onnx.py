@@ -58,9 +58,11 @@ def session_options():
 
     All graph optimisations (constant folding, Conv+BN+activation fusion, NCHWc layout on x86),
     one intra-op thread per physical core, sequential execution (the graph is a chain), the memory
-    arena and pattern planner on. Worker threads spin between ops (ONNX Runtime's default): on a
-    quiet machine that is 5-15 % faster than sleeping (docs/benchmarks/runtime.txt); on a CPU
-    crowded by other processes, INSPECTOR_ONNX_SPIN=0 makes them sleep, which degrades far less.
+    arena and pattern planner on. Worker threads sleep between ops (INSPECTOR_ONNX_SPIN=1 makes
+    them spin, ONNX Runtime's own default): a workstation shares its cores with the GUI, the camera
+    and the backbone owner, and spinning workers steal their cycles. On this shared 2-core CPU,
+    sleeping was 1.88-7.19x faster than torch eager where spinning reached 1.34-2.48x at batch 1;
+    on a quiet machine spinning is 5-15 % faster (docs/benchmarks/runtime.txt).
     Feeding a batch in smaller chunks was measured slower at every size, so batches go whole.
     """
     import onnxruntime as ort
@@ -72,7 +74,7 @@ def session_options():
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.enable_cpu_mem_arena = True
     options.enable_mem_pattern = True
-    spin = "0" if os.environ.get("INSPECTOR_ONNX_SPIN", "") in ("0", "false", "no") else "1"
+    spin = "1" if os.environ.get("INSPECTOR_ONNX_SPIN", "") in ("1", "true", "yes") else "0"
     options.add_session_config_entry("session.intra_op.allow_spinning", spin)
     return options
 OPSET = 17
