@@ -361,6 +361,8 @@ def chunked_greedy_coreset(features: np.ndarray, n_select: int, chunk_size: int 
                 reporter.report(stage, picked, n_select, f"Coreset: {picked} of {n_select} patches selected "
                                 f"({len(results)} of {n_chunks} chunks)")
         except BaseException:
-            stop.set()  # workers stop within 64 picks; the pool's exit waits for them
+            stop.set()  # running chunks stop within 64 picks; the pool's exit waits for them
+            for future in pending:
+                future.cancel()  # chunks not started yet never start
             raise
     return np.concatenate([results[i] for i in range(n_chunks)]).astype(np.int64)
