@@ -194,6 +194,14 @@ def test_chunked_greedy_reports_on_the_calling_thread_and_can_be_cancelled():
         callback=lambda p: seen.append((p, threading.get_ident()))))
     assert seen and seen[-1][0].done == 400 and {t for _, t in seen} == {caller}
     token = CancelToken()
-    token.cancel()
-    with pytest.raises(Cancelled):
-        chunked_greedy_coreset(points, 400, chunk_size=2000, reporter=Reporter(cancel_token=token))
+    reports = []
+
+    def cancel_after_the_first_chunk(progress):
+        reports.append(progress.done)
+        if progress.done > 0:
+            token.cancel()
+
+    with pytest.raises(Cancelled):  # mid-run: the remaining chunks are stopped or never started
+        chunked_greedy_coreset(points, 400, chunk_size=2000, workers=1,
+                               reporter=Reporter(callback=cancel_after_the_first_chunk, cancel_token=token))
+    assert reports[-1] < 400
