@@ -11,11 +11,21 @@ new centre (triangle inequality: |c - b| - r_b >= max_{x in block} min_dist(x)) 
 Once the coreset covers the data, almost every block is skipped, which is what makes a 10 %
 coreset of 160 000 patches take seconds instead of the half hour of a plain implementation.
 
+`chunked_greedy_coreset` bounds the cost on large training sets: the same greedy, run exactly
+inside random chunks of `chunk_size` points with budgets proportional to their size, the chunks
+spread over worker threads (torch's kernels release the GIL). One pick then sweeps a chunk that
+fits in cache instead of all N points, so the total work is chunk_size * n_select * d instead of
+N * n_select * d, and every point's distance to the returned set is at most its chunk's covering
+radius. `greedy_coreset` over all points is the paper's configuration.
+
 `random_coreset` is the baseline the paper compares against (Fig. 5).
 """
 from __future__ import annotations
 
 import math
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Optional
 
 import numpy as np
@@ -27,6 +37,9 @@ from inspector.types import InspectorError, Reporter, as_reporter
 DEFAULT_PROJECTION_DIM = 128
 #: Points per block of the pruned update (about).
 DEFAULT_BLOCK_SIZE = 256
+#: Points per independent greedy chunk of `chunked_greedy_coreset`: 16k x 64-d float32 is 4 MiB,
+#: about what one core's cache share holds, so a pick costs one in-cache pass.
+DEFAULT_CHUNK_SIZE = 16384
 #: Rows per chunk for projections: bounds temporary memory.
 _CHUNK_ROWS = 65536
 #: Elements of the (rows x clusters) distance matrix per chunk when assigning blocks.
@@ -259,3 +272,97 @@ def _greedy_coreset(features: np.ndarray, n_select: int, projection_dim: int, se
             reporter.check()
     rows = blocks.rows.cpu().numpy()
     return rows[chosen[:, 0], chosen[:, 1]].astype(np.int64)
+
+
+def chunk_budgets(sizes: np.ndarray, n_select: int) -> np.ndarray:
+    """Picks per chunk, proportional to its size (largest remainders), at least one, at most its size."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if not len(sizes) <= n_select <= int(sizes.sum()):
+        raise InspectorError(f"Cannot select {n_select} points from {len(sizes)} chunks of {int(sizes.sum())}.")
+    quota = n_select * sizes / sizes.sum()
+    budgets = np.clip(np.floor(quota).astype(np.int64), 1, sizes)
+    while budgets.sum() < n_select:  # hand the rest out by largest remainder, where room is left
+        room = budgets < sizes
+        budgets[np.flatnonzero(room)[np.argmax((quota - budgets)[room])]] += 1
+    while budgets.sum() > n_select:  # the minimum of one may overshoot with many tiny quotas
+        budgets[np.argmax(budgets - quota)] -= 1
+    return budgets
+
+
+def _dense_greedy(points: np.ndarray, n_select: int, stop: threading.Event) -> np.ndarray:
+    """Plain greedy on one in-cache chunk, starting from its first row (the chunks are shuffled).
+
+    numpy's einsum loop, not BLAS: a multi-threaded BLAS matrix-vector product per pick spins its
+    threads against the other workers (34 s instead of 1 s for 20k picks over 627k points on 2
+    loaded cores); einsum stays on the worker's own thread and releases the GIL.
+    """
+    sq = np.einsum("ij,ij->i", points, points)
+    min_dist = np.full(len(points), np.inf, dtype=np.float32)
+    dist = np.empty(len(points), dtype=np.float32)
+    picks = np.empty(n_select, dtype=np.int64)
+    index = 0
+    for i in range(n_select):
+        picks[i] = index
+        if i + 1 == n_select or (i % 64 == 63 and stop.is_set()):
+            break
+        # |x - c|^2 = |x|^2 - 2 x.c + |c|^2 (rounding below 0 is harmless: only the max matters)
+        np.einsum("ij,j->i", points, -2.0 * points[index], out=dist)
+        dist += sq
+        dist += sq[index]
+        np.minimum(min_dist, dist, out=min_dist)
+        index = int(np.argmax(min_dist))
+    return picks
+
+
+def chunked_greedy_coreset(features: np.ndarray, n_select: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                           projection_dim: int = DEFAULT_PROJECTION_DIM, seed: int = 0,
+                           workers: Optional[int] = None,
+                           reporter: Optional[Reporter] = None, stage: str = "fit") -> np.ndarray:
+    """Indices (chunk by chunk, in selection order inside each) of a greedy coreset computed in
+    random chunks of about `chunk_size` points, `workers` threads at a time (default: one per CPU).
+
+    Inputs of at most `chunk_size` points get the exact `greedy_coreset`. Runs on the CPU (the
+    per-chunk work is small and latency-bound). Progress is reported and cancellation checked on
+    the calling thread only (reporters may drive a GUI).
+    """
+    reporter = as_reporter(reporter)
+    n = len(features)
+    if not 1 <= n_select <= n:
+        raise InspectorError(f"Cannot select {n_select} of {n} points.")
+    if chunk_size < 1:
+        raise InspectorError(f"The coreset chunk size must be at least 1, got {chunk_size}.")
+    n_chunks = min(-(-n // int(chunk_size)), n_select)
+    if n_chunks <= 1:
+        return greedy_coreset(features, n_select, projection_dim, seed, reporter=reporter, stage=stage)
+    points = random_projection(features, projection_dim, seed, "cpu").numpy()
+    chunks = np.array_split(np.random.default_rng(seed).permutation(n), n_chunks)
+    budgets = chunk_budgets(np.array([len(c) for c in chunks]), n_select)
+    stop = threading.Event()
+
+    def run(chunk: np.ndarray, budget: int) -> np.ndarray:
+        local = points[chunk]  # contiguous copy, in cache
+        return chunk[_dense_greedy(local, int(budget), stop)]
+
+    workers = max(1, min(int(workers or os.cpu_count() or 1), n_chunks))
+    results: dict = {}
+    reporter.report(stage, 0, n_select, f"Coreset: {n_chunks} chunks of about {n // n_chunks} patches")
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coreset") as pool:
+        futures = {pool.submit(run, c, b): i for i, (c, b) in enumerate(zip(chunks, budgets))}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                if not done:
+                    reporter.check()
+                    continue
+                for future in done:
+                    results[futures[future]] = future.result()
+                picked = int(sum(budgets[i] for i in results))
+                reporter.report(stage, picked, n_select, f"Coreset: {picked} of {n_select} patches selected "
+                                f"({len(results)} of {n_chunks} chunks)")
+        except BaseException:
+            stop.set()  # running chunks stop within 64 picks; the pool's exit waits for them
+            for future in pending:
+                future.cancel()  # chunks not started yet never start
+            raise
+    return np.concatenate([results[i] for i in range(n_chunks)]).astype(np.int64)

@@ -17,6 +17,9 @@ from inspector.store.binary_formats import check_faiss
 from inspector.types import InspectorError
 
 INDEXES = ("flat", "ivfflat")
+#: Query rows per faiss call: bounds the distance and id arrays faiss allocates per call
+#: (and flat search's internal query-by-bank blocks), whatever the number of test patches.
+SEARCH_BATCH = 16384
 
 
 class FaissNearestNeighbours:
@@ -58,9 +61,21 @@ class FaissNearestNeighbours:
 
     def search(self, queries: np.ndarray, k: int, exclude: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
         """Squared distances and ids of the k nearest vectors, never one of the `exclude` ids; IVF
-        queries whose probed lists held fewer than k are searched again over every list."""
+        queries whose probed lists held fewer than k are searched again over every list.
+        Searched `SEARCH_BATCH` queries at a time, so memory stays bounded on large inputs."""
         if k < 1:
             raise InspectorError("PatchCore: no memory-bank feature is left to compare with.")
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if len(queries) <= SEARCH_BATCH:
+            return self._search_batch(queries, k, exclude)
+        distances = np.empty((len(queries), k), dtype=np.float32)
+        neighbours = np.empty((len(queries), k), dtype=np.int64)
+        for start in range(0, len(queries), SEARCH_BATCH):
+            stop = start + SEARCH_BATCH
+            distances[start:stop], neighbours[start:stop] = self._search_batch(queries[start:stop], k, exclude)
+        return distances, neighbours
+
+    def _search_batch(self, queries: np.ndarray, k: int, exclude: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         index = self.index
         selector = None
         if exclude is not None and len(exclude):

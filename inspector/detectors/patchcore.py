@@ -1,8 +1,10 @@
 """PatchCore (seed 002): a coreset memory bank of locally aware patch features + nearest neighbours.
 
 Fit: patch features of every training image (patch_features.py), greedy coreset of
-`coreset_ratio` of them (coreset.py; `sampler='random'` is the paper's baseline), stored in a
-faiss index: exact `IndexFlatL2` by default, `IndexIVFFlat` (seed 001) as an option.
+`coreset_ratio` of them, at most `max_bank` (coreset.py; `sampler='random'` is the paper's
+baseline), stored in a faiss index: exact `IndexFlatL2` by default, `IndexIVFFlat` (seed 001) as
+an option. By default the greedy runs in random chunks of `coreset_chunk` patches on every core
+(bounded time on large training sets); `coreset_chunk=0` is the paper's greedy over all patches.
 
 Score: each test patch's distance to its nearest memory-bank feature (the mean over
 `score_neighbors` of them: 1 in seed 002, 5 in seed 001). The image score is the largest patch
@@ -24,7 +26,9 @@ import numpy as np
 from inspector.detectors.anomaly_maps import DEFAULT_SIGMA, upsample_and_smooth
 from inspector.detectors.base import MID_LEVEL_LAYERS, Detector
 from inspector.detectors.coreset import (
+    DEFAULT_CHUNK_SIZE,
     DEFAULT_PROJECTION_DIM,
+    chunked_greedy_coreset,
     coreset_size,
     greedy_coreset,
     random_coreset,
@@ -85,9 +89,14 @@ class PatchCore(Detector):
     display_name = "PatchCore"
     localizes = True
     positive_int_params = ("projection_dim", "score_neighbors", "reweight_neighbors", "nprobe", "max_bank")
+    param_help = {"coreset_chunk": "patches per independent greedy chunk (all cores); 0 = the paper's exact "
+                                   "greedy over all patches (slow on large training sets)"}
+    #: Models saved before chunked selection were fitted with the exact greedy.
+    legacy_params = {"coreset_chunk": 0}
 
     def __init__(self, layers: tuple[int, ...] = MID_LEVEL_LAYERS, feature_dim: Optional[int] = DEFAULT_FEATURE_DIM,
                  coreset_ratio: float = 0.1, sampler: str = "greedy", max_bank: int = DEFAULT_MAX_BANK,
+                 coreset_chunk: int = DEFAULT_CHUNK_SIZE,
                  projection_dim: int = DEFAULT_PROJECTION_DIM, score_neighbors: int = 1,
                  reweight_neighbors: int = 9, index: str = "flat", nlist: Optional[int] = None,
                  nprobe: int = 8, sigma: float = DEFAULT_SIGMA, seed: int = 0, device: str = "auto") -> None:
@@ -95,6 +104,7 @@ class PatchCore(Detector):
         self.feature_dim = feature_dim
         self.coreset_ratio = coreset_ratio
         self.max_bank = max_bank
+        self.coreset_chunk = coreset_chunk
         self.sampler = sampler
         self.projection_dim = projection_dim
         self.score_neighbors = score_neighbors
@@ -113,6 +123,10 @@ class PatchCore(Detector):
             raise InspectorError(f"PatchCore index must be one of {INDEXES}, got '{self.index}'.")
         if not 0.0 < float(self.coreset_ratio) <= 1.0:
             raise InspectorError(f"PatchCore coreset_ratio must be in (0, 1], got {self.coreset_ratio}.")
+        if isinstance(self.coreset_chunk, bool) or not isinstance(self.coreset_chunk, (int, np.integer)) \
+                or self.coreset_chunk < 0:
+            raise InspectorError(f"PatchCore coreset_chunk must be a whole number >= 0 (0 = exact greedy), "
+                                 f"got {self.coreset_chunk!r}.")
         if int(self.score_neighbors) < 1 or int(self.reweight_neighbors) < 1:
             raise InspectorError("PatchCore score_neighbors and reweight_neighbors must be at least 1.")
         if len(self.layers) < 1:
@@ -129,7 +143,10 @@ class PatchCore(Detector):
         n_keep = min(coreset_size(len(patches), float(self.coreset_ratio)), int(self.max_bank))
         if n_keep == len(patches):
             selected = np.arange(len(patches), dtype=np.int64)
-        elif self.sampler == "greedy":
+        elif self.sampler == "greedy" and int(self.coreset_chunk) > 0:
+            selected = chunked_greedy_coreset(patches, n_keep, int(self.coreset_chunk), int(self.projection_dim),
+                                              int(self.seed), reporter=reporter, stage="fit")
+        elif self.sampler == "greedy":  # the paper's configuration: one greedy over every patch
             device = pick_device(self.device)
             selected = greedy_coreset(patches, n_keep, int(self.projection_dim), int(self.seed), device,
                                       reporter=reporter, stage="fit")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from inspector.detectors.coreset import (coreset_size, greedy_coreset, greedy_coreset_reference,
-                                         random_coreset, random_projection)
+from inspector.detectors.coreset import (chunk_budgets, chunked_greedy_coreset, coreset_size, greedy_coreset,
+                                         greedy_coreset_reference, random_coreset, random_projection)
 from inspector.types import Cancelled, CancelToken, InspectorError, Reporter
 
 
@@ -135,3 +135,73 @@ def test_dense_fallback_equals_plain_greedy_and_covers_like_exact_greedy(monkeyp
 
     projected = coreset.greedy_coreset(points, 120, projection_dim=24, seed=2, block_size=32)
     assert covering_radius(projected) <= 1.15 * covering_radius(selected)
+
+
+def _synthetic_patches(seed: int = 8) -> np.ndarray:
+    """Clusters of unequal size and spread plus sparse outliers: what patch features look like."""
+    rng = np.random.default_rng(seed)
+    parts = [rng.normal(c, s, (n, 16)) for c, s, n in ((0, 1.0, 3000), (6, 0.3, 1500), (-5, 2.0, 1200))]
+    parts.append(rng.uniform(-20, 20, (60, 16)))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _coverage(points: np.ndarray, selected: np.ndarray) -> float:
+    full = torch.from_numpy(points)
+    return float(torch.cdist(full, full[torch.from_numpy(selected)]).min(1).values.max())
+
+
+def test_chunked_greedy_covers_close_to_the_exact_greedy_and_far_better_than_random():
+    points = _synthetic_patches()
+    k = 300
+    exact = greedy_coreset(points, k, projection_dim=64, seed=0)
+    chunked = chunked_greedy_coreset(points, k, chunk_size=1000, projection_dim=64, seed=0, workers=2)
+    assert len(chunked) == k and len(np.unique(chunked)) == k
+    assert _coverage(points, chunked) <= 1.35 * _coverage(points, exact)
+    assert _coverage(points, chunked) < 0.8 * _coverage(points, random_coreset(len(points), k, seed=0))
+
+
+def test_chunked_greedy_is_exact_greedy_inside_each_chunk_and_seeded():
+    points = _synthetic_patches(9)
+    a = chunked_greedy_coreset(points, 200, chunk_size=1500, seed=3, workers=1)
+    np.testing.assert_array_equal(a, chunked_greedy_coreset(points, 200, chunk_size=1500, seed=3, workers=2))
+    # the first chunk's picks are the plain greedy over that chunk's points, from its first point
+    chunk = np.array_split(np.random.default_rng(3).permutation(len(points)), 4)[0]
+    sizes = np.array([len(c) for c in np.array_split(np.arange(len(points)), 4)])
+    budget = chunk_budgets(sizes, 200)[0]
+    reference = greedy_coreset_reference(torch.from_numpy(points[chunk]), int(budget), start=0)
+    np.testing.assert_array_equal(a[:budget], chunk[reference])
+    # a small input is one chunk: the exact greedy itself
+    np.testing.assert_array_equal(chunked_greedy_coreset(points[:500], 40, chunk_size=1000, seed=1),
+                                  greedy_coreset(points[:500], 40, seed=1))
+
+
+def test_chunk_budgets_are_proportional_and_sum_to_the_request():
+    budgets = chunk_budgets(np.array([1000, 1000, 500, 3]), 250)
+    assert budgets.sum() == 250 and budgets.min() >= 1
+    assert budgets.tolist() == [100, 99, 50, 1]  # 99.88, 99.88, 49.94, 0.30: floors, then largest remainders
+    assert chunk_budgets(np.array([2, 2, 2]), 6).tolist() == [2, 2, 2]
+    with pytest.raises(InspectorError):
+        chunk_budgets(np.array([5, 5]), 11)
+
+
+def test_chunked_greedy_reports_on_the_calling_thread_and_can_be_cancelled():
+    import threading
+
+    points = np.random.default_rng(7).normal(size=(20000, 8)).astype(np.float32)
+    seen = []
+    caller = threading.get_ident()
+    chunked_greedy_coreset(points, 400, chunk_size=2000, reporter=Reporter(
+        callback=lambda p: seen.append((p, threading.get_ident()))))
+    assert seen and seen[-1][0].done == 400 and {t for _, t in seen} == {caller}
+    token = CancelToken()
+    reports = []
+
+    def cancel_after_the_first_chunk(progress):
+        reports.append(progress.done)
+        if progress.done > 0:
+            token.cancel()
+
+    with pytest.raises(Cancelled):  # mid-run: the remaining chunks are stopped or never started
+        chunked_greedy_coreset(points, 400, chunk_size=2000, workers=1,
+                               reporter=Reporter(callback=cancel_after_the_first_chunk, cancel_token=token))
+    assert reports[-1] < 400

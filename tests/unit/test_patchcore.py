@@ -150,3 +150,51 @@ def test_memory_bank_budget_caps_the_coreset(rng):
     assert uncapped.memory_bank_.shape[0] == round(0.5 * uncapped.n_train_patches_)
     with pytest.raises(InspectorError):
         create_detector("patchcore", max_bank=0).fit(train)
+
+
+def test_chunked_coreset_is_the_default_and_chunk_zero_is_the_papers_exact_greedy(rng, monkeypatch):
+    import inspector.detectors.patchcore as patchcore
+
+    train = small_maps(rng, 40)  # 40 x 16 = 640 patches
+    calls = []
+    real_chunked, real_exact = patchcore.chunked_greedy_coreset, patchcore.greedy_coreset
+    monkeypatch.setattr(patchcore, "chunked_greedy_coreset",
+                        lambda *a, **k: calls.append("chunked") or real_chunked(*a, **k))
+    monkeypatch.setattr(patchcore, "greedy_coreset", lambda *a, **k: calls.append("exact") or real_exact(*a, **k))
+    chunked = create_detector("patchcore", coreset_chunk=100, coreset_ratio=0.25).fit(train)
+    exact = create_detector("patchcore", coreset_chunk=0, coreset_ratio=0.25).fit(train)
+    assert calls == ["chunked", "exact"]
+    assert len(chunked.memory_bank_) == len(exact.memory_bank_) == 160
+    assert len(np.unique(chunked.coreset_indices_)) == 160
+    assert not np.array_equal(np.sort(chunked.coreset_indices_), np.sort(exact.coreset_indices_))
+    assert create_detector("patchcore").coreset_chunk > 0
+    with pytest.raises(InspectorError, match="coreset_chunk"):
+        create_detector("patchcore", coreset_chunk=-1).fit(train)
+
+
+def test_model_saved_before_chunking_loads_as_exact_greedy(rng, tmp_path):
+    import json
+
+    detector = create_detector("patchcore", coreset_ratio=0.5).fit(small_maps(rng, 6))
+    detector.save(tmp_path / "m")
+    meta_path = tmp_path / "m" / "detector.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["params"]["coreset_chunk"]  # what an older build wrote
+    meta_path.write_text(json.dumps(meta))
+    reloaded = Detector._load_unchecked(tmp_path / "m")
+    assert reloaded.coreset_chunk == 0
+    test = small_maps(rng, 2, defect=True)
+    np.testing.assert_allclose(reloaded.score(test).image_scores, detector.score(test).image_scores, rtol=1e-6)
+
+
+def test_search_in_batches_equals_one_search(rng, monkeypatch):
+    import inspector.detectors.nearest_neighbours as nearest_neighbours
+
+    detector = create_detector("patchcore", coreset_ratio=0.5).fit(small_maps(rng, 8))
+    queries = patch_features(small_maps(rng, 5), (2, 4), detector.feature_dim)[0]  # 80 rows
+    whole = detector._search(queries, 3, exclude=np.array([0, 4]))
+    monkeypatch.setattr(nearest_neighbours, "SEARCH_BATCH", 7)
+    batched = detector._search(queries, 3, exclude=np.array([0, 4]))
+    np.testing.assert_array_equal(batched[1], whole[1])
+    np.testing.assert_allclose(batched[0], whole[0], rtol=1e-6)
+    assert not np.isin(batched[1], [0, 4]).any()
