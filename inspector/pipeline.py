@@ -328,7 +328,7 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
     ranking = None
     kept = np.arange(len(images))
     if settings.refine_ratio > 0:
-        from inspector.refine.sroc import sroc
+        from inspector.refine.sroc import DEFAULT_ROUNDS, sroc
 
         reporter.report("refine", 0, 1, "Ranking training images (SROC)")
         refine_name = settings.refine_detector or settings.detector
@@ -340,7 +340,8 @@ def fit_model(images: Sequence[np.ndarray], settings: FitSettings, reporter: Opt
         if not set(needed) <= set(originals.levels):
             refine_features = extractor.extract(images, needed, reporter, stage="refine")
         ranking = sroc(refine_features, settings.refine_ratio, refine_name, refine_params, reporter,
-                       names=list(names) if names is not None else None)
+                       names=list(names) if names is not None else None,
+                       rounds=DEFAULT_ROUNDS)  # iterative SROC: ranked at least as well on both data sets
         kept = np.asarray(ranking.kept_indices(), dtype=int)
         reporter.report("refine", 1, 1, f"{len(images) - len(kept)} image(s) flagged for review")
     kept_features = originals.subset(kept)
