@@ -1,8 +1,8 @@
 """Inspect (operator): score parts, show the heatmap and a big verdict, tune the working point.
 
 Scores are computed once, on a worker; moving a threshold re-judges every result shown without
-re-scoring. The heatmap's colour scale is tied to the working point (`inspector.visualize.
-threshold_levels`), so a good part stays cool on every image. Every inspection goes to the
+re-scoring. The heatmap's colours are tied to the working point (`inspector.visualize`): none
+below REVIEW / FAIL, so a PASS part is not painted, hot from FAIL. Every inspection goes to the
 project's InspectionLog, and the operator's PASS / FAIL decision is stored beside it.
 
 The page holds the logic; its boxes live in inspector.gui.widgets (verdict_panel,
