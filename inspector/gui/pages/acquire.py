@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSizePolicy,
-    QSplitter,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -33,6 +32,7 @@ from inspector.gui.camera import list_devices
 from inspector.gui.context import AppContext
 from inspector.gui.widgets.gallery import Gallery, GalleryEntry
 from inspector.gui.widgets.imaging import shrink, to_pixmap
+from inspector.gui.widgets.splitter import make_splitter
 from inspector.io.datasets import collect_image_files
 from inspector.io.images import IMAGE_SUFFIXES
 
@@ -259,13 +259,8 @@ class AcquirePage(QWidget):
         images_layout.addWidget(self.gallery, 1)
         images_layout.addLayout(mark_row)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setObjectName("acquireSplitter")
-        splitter.addWidget(self.camera_panel)
-        splitter.addWidget(images_box)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([420, 640])
+        splitter = make_splitter(Qt.Orientation.Horizontal, [self.camera_panel, images_box], [2, 3], [420, 640],
+                                 name="acquireSplitter")
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)

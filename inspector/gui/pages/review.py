@@ -14,13 +14,14 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from inspector.gui.context import AppContext
 from inspector.gui.pages.review_jobs import Reasons, reasons_job
 from inspector.gui.widgets.review_reasons import ReviewReasons, score_format
 from inspector.gui.workers import LatestOnly
+from inspector.gui.widgets.splitter import make_splitter
 
 FLAG_BG = QColor("#ffebe9")
 REMOVED_FG = QColor("#b31d28")
@@ -78,13 +79,8 @@ class ReviewPage(QWidget):
         left_layout.addWidget(self.table, 1)
         left_layout.addLayout(buttons)
         left_layout.addLayout(refit_row)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setObjectName("reviewSplitter")
-        splitter.addWidget(left)
-        splitter.addWidget(self.reasons)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
+        splitter = make_splitter(Qt.Orientation.Horizontal, [left, self.reasons], [1, 1], name="reviewSplitter",
+                                 collapsible=False)
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
