@@ -104,7 +104,10 @@ class HeatmapView(QWidget):
         per image): `threshold` is FAIL, where the hot colours start (None: mid-scale)."""
         self._levels = (float(low), float(high))
         self._fail = (low + high) / 2.0 if threshold is None else float(threshold)
-        self.overlay.setLookupTable(overlay_lut(self.colormap, self._levels[0], self._levels[1], self._fail))
+        lut = overlay_lut(self.colormap, self._levels[0], self._levels[1], self._fail)
+        self.overlay.setLookupTable(lut)
+        # The bar shows the overlay's own colours (opaque), so a colour on the part reads off the bar.
+        self.colorbar.setColorMap(pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut[:, :3]))
         self.colorbar.setLevels(values=self._levels)
         if self.overlay.image is not None:
             self.overlay.setLevels(self._levels)
