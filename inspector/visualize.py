@@ -11,7 +11,8 @@ never stretched to each image (a min-max stretch paints the highest pixel of eve
 - at and above FAIL they are the hot upper half, opaque, hotter up to `high` (FAIL plus the spread
   from the median good score to FAIL).
 
-`threshold_levels` gives the (low, high) levels; `working_point_ramp` what each level looks like
+`threshold_levels` gives the (low, high) levels (`nominal_levels` a cool band from the median good
+score, for the Review page's training images); `working_point_ramp` what each level looks like
 (the GUI turns it into a pyqtgraph lookup table, `heatmap_overlay` into OpenCV colours).
 """
 from __future__ import annotations
@@ -54,6 +55,15 @@ def threshold_levels(threshold: Threshold) -> HeatmapLevels:
     spread = max(fail - reference, abs(fail) * 0.05, 1e-6)
     low = fail if threshold.review is None else min(float(threshold.review), fail)
     return HeatmapLevels(low, fail + spread, fail)
+
+
+def nominal_levels(threshold: Threshold) -> HeatmapLevels:
+    """Levels whose cool band starts at the median good score instead of REVIEW / FAIL: for the Review
+    page, where a training image scores below FAIL by construction and the question is where the
+    model finds it most unusual. FAIL still starts the hot colours, so hot means the same everywhere."""
+    levels = threshold_levels(threshold)
+    median = float(np.median(threshold.nominal_scores)) if len(threshold.nominal_scores) else levels[0]
+    return HeatmapLevels(min(median, levels[0]), levels[1], levels.fail)
 
 
 def working_point_ramp(low: float, high: float, fail: Optional[float] = None,

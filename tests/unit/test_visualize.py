@@ -48,3 +48,14 @@ def test_a_good_map_gets_no_colour_however_its_pixels_spread():
     painted = heatmap_overlay(image, defect, levels)
     assert not np.array_equal(painted[10:16, 10:16], image[10:16, 10:16])
     assert np.array_equal(painted[20:, 20:], image[20:, 20:])
+
+
+def test_review_levels_start_cool_at_the_median_good_score_and_keep_fail_hot():
+    from inspector.visualize import nominal_levels
+
+    threshold = _threshold(review=8.0)
+    levels = nominal_levels(threshold)
+    assert levels[0] == pytest.approx(7.0) and levels.fail == 10.0 and levels[1] == threshold_levels(threshold)[1]
+    flagged = np.full((8, 8), 9.0)  # a training image above the median, below FAIL: cool, visible, never hot
+    _, alpha = heatmap_weights(flagged, levels)
+    assert 0 < alpha.max() < HOT_ALPHA

@@ -304,9 +304,9 @@ class ReviewPage(QWidget):
         self.reasons.distribution.mark(score)
         model, threshold = self.session.model, self.session.threshold()
         if threshold is not None:
-            from inspector.visualize import threshold_levels
+            from inspector.visualize import nominal_levels  # training images: cool from the median good score
 
-            self.reasons.set_levels(threshold_levels(threshold), threshold.fail)
+            self.reasons.set_levels(nominal_levels(threshold), threshold.fail)
         flagged = bool(self.ranking.flagged[index])
         side = "above" if flagged else "below"
         self.reasons.status.setText(f"Score {self.format(score)}, {side} the cut"

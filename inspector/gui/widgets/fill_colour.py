@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QColorDialog, QPushButton, QWidget
 
 from inspector.augment.policy import BorderValue, border_fill
@@ -54,5 +54,9 @@ class FillColourButton(QPushButton):
         red, green, blue = self._value if isinstance(self._value, tuple) else (self._value,) * 3
         swatch = QPixmap(14, 14)
         swatch.fill(QColor(red, green, blue))
+        painter = QPainter(swatch)  # an outline, so a white or black fill shows on any button colour
+        painter.setPen(QColor("#57606a"))
+        painter.drawRect(0, 0, 13, 13)
+        painter.end()
         self.setIcon(QIcon(swatch))
         self.setText(fill_text(self._value))
