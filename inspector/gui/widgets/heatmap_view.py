@@ -16,6 +16,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 COLORMAP = "inferno"
+#: Below this width the colour bar (about 75 px) is hidden so that the part keeps the room: two views
+#: side by side on Review at 1024 x 700 left the part about 80 px wide.
+COMPACT_WIDTH = 300
 
 
 def overlay_lut(colormap: pg.ColorMap, low: float = 0.0, high: float = 1.0, fail: Optional[float] = None,
@@ -154,6 +157,14 @@ class HeatmapView(QWidget):
     def has_map(self) -> bool:
         return self._has_map
 
+    @property
+    def compact(self) -> bool:
+        return 0 < self.width() < COMPACT_WIDTH
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self._apply_visibility()
+
     def _apply_visibility(self) -> None:
         self.overlay.setVisible(self._has_map and self._overlay_on)
-        self.colorbar.setVisible(self._has_map)
+        self.colorbar.setVisible(self._has_map and not self.compact)
