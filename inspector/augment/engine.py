@@ -14,7 +14,8 @@ how many other images are augmented with it or in which chunk. So a protocol may
 chunks, or a subset, and get the same copies.
 
 Transformations run in a fixed order: flips, 90° rotation, one affine warp (translate, rotate,
-zoom; the uncovered border filled as the policy's `border` says), then add, then multiply.
+zoom; the uncovered border filled as the policy's `border` says), then add, then multiply. A
+constant border may be a colour: RGB images get it channel by channel, grey images its luma.
 
 Seeds: the policy carries its own base seed (`policy.seed`); the `seed` argument of these
 functions (a fold, a replicate, a preview draw) is added to it, so a policy saved with seed 0
@@ -28,6 +29,7 @@ from typing import Iterator, Optional, Sequence
 
 import cv2
 import imgaug.augmenters as iaa
+import imgaug.parameters as iap
 import numpy as np
 
 from inspector.augment.policy import AugmentationPolicy
@@ -51,12 +53,43 @@ def parse_factor(value: int | str) -> int:
     return factor
 
 
+class _FillColour(iap.StochasticParameter):
+    """imgaug's Affine draws its fill as (images, 3) values, one per channel, and OpenCV paints
+    them channel by channel: this parameter always draws the one colour (no randomness, so the
+    other draws are those a grey fill gets)."""
+
+    def __init__(self, colour: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.colour = np.asarray(colour, dtype=np.float64)
+
+    def _draw_samples(self, size, random_state):  # noqa: ARG002 - imgaug's signature
+        samples = np.empty(size, dtype=np.float64)
+        samples[...] = self.colour if size and size[-1] == 3 else self.colour.mean()
+        return samples
+
+
+def border_cval(policy: AugmentationPolicy, channels: int = 3) -> int | iap.StochasticParameter:
+    """The `cval` for imgaug's Affine: the grey level as it always was, or the policy's colour for an
+    RGB image and its luma (ITU-R BT.601) for a grey one, where OpenCV would take the red channel."""
+    if not isinstance(policy.border_value, tuple):
+        return policy.border_value
+    if channels == 3:
+        return _FillColour(policy.border_value)
+    red, green, blue = policy.border_value
+    return int(round(0.299 * red + 0.587 * green + 0.114 * blue))
+
+
+def _channels(image: np.ndarray) -> int:
+    return 1 if image.ndim == 2 else int(image.shape[2])
+
+
 def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: float = 1.0,
-                    translate_fraction: Optional[tuple[float, float]] = None) -> iaa.Sequential:
+                    translate_fraction: Optional[tuple[float, float]] = None, channels: int = 3) -> iaa.Sequential:
     """The imgaug pipeline for `policy`. `pixel_scale` rescales pixel translations (for previews
     computed on a downscaled image, so that they look like the full-size result).
     `translate_fraction` (x, y) instead draws shifts as fractions of the image size: the draws
-    then do not depend on the size, so a preview made at any resolution shows the same copies."""
+    then do not depend on the size, so a preview made at any resolution shows the same copies.
+    `channels` (of the images it will augment) picks how a colour border is painted."""
     policy.validate()
     steps: list[iaa.Augmenter] = []
     if policy.flip_horizontal:
@@ -78,7 +111,8 @@ def build_augmenter(policy: AugmentationPolicy, seed: int = 0, pixel_scale: floa
     if policy.zoom is not None:
         affine["scale"] = (policy.zoom.low, policy.zoom.high)
     if affine:
-        steps.append(iaa.Affine(**affine, order=1, mode=policy.border, cval=policy.border_value))
+        steps.append(iaa.Affine(**affine, order=1, mode=policy.border,
+                                cval=border_cval(policy, channels)))
     if policy.add is not None:
         steps.append(iaa.Add((policy.add.low, policy.add.high), per_channel=False))
     if policy.multiply is not None:
@@ -125,7 +159,7 @@ def iter_augmented_copies(images: Sequence[np.ndarray], policy: AugmentationPoli
     if len(positions) != len(images):
         raise ValueError(f"{len(images)} images but {len(positions)} indices")
     seed = int(seed) + policy.seed
-    augmenter = build_augmenter(policy, seed)
+    augmenters: dict[int, iaa.Sequential] = {}  # by channel count: a colour border paints grey images in grey
     total = len(images)
     reporter.report("augment", 0, total, f"Augmenting {total} image(s) x{factor}")
     for done, (position, image) in enumerate(zip(positions, images), start=1):
@@ -135,6 +169,10 @@ def iter_augmented_copies(images: Sequence[np.ndarray], policy: AugmentationPoli
         if factor == 0:
             copies: list[np.ndarray] = []
         else:
+            channels = _channels(image)
+            if channels not in augmenters:
+                augmenters[channels] = build_augmenter(policy, seed, channels=channels)
+            augmenter = augmenters[channels]
             augmenter.seed_(_entropy(seed, position))
             copies = augmenter(images=[image] * factor)
         yield position, copies
@@ -193,7 +231,7 @@ def preview_samples(image: np.ndarray, policy: AugmentationPolicy, count: int = 
     fraction = None
     if policy.translate is not None:
         fraction = (policy.translate.x / max(1, full_width), policy.translate.y / max(1, full_height))
-    augmenter = build_augmenter(policy, seed, translate_fraction=fraction)
+    augmenter = build_augmenter(policy, seed, translate_fraction=fraction, channels=_channels(image))
     samples = []
     for index in (range(int(count)) if indices is None else indices):
         augmenter.seed_(_entropy(seed, 0, int(index)))

@@ -20,7 +20,8 @@ file reads with their defaults, which give exactly the copies 0.1.0 made):
 
 - ``border``: how the affine warp fills the pixels it uncovers: ``reflect`` (the default; it
   mirrors the image, which can put ghost edges such as a second bottle rim near the border),
-  ``constant`` (one grey level, ``border_value``), ``edge`` (repeat the last pixel), ``symmetric``
+  ``constant`` (``border_value``: a grey level 0-255, or an RGB colour [r, g, b] such as a green
+  conveyor's; a grey image gets the colour's luma), ``edge`` (repeat the last pixel), ``symmetric``
   (mirror including the edge pixel) or ``wrap`` (the opposite side), as imgaug's ``Affine`` offers;
 - ``seed``: the base of the random draws, so a saved policy gives the same copies at every fit.
 
@@ -38,7 +39,7 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from inspector.store.atomic import read_json, write_json_atomic
 from inspector.types import InspectorError
@@ -59,7 +60,28 @@ _MAX_TRANSLATE = 10_000
 BORDER_MODES = ("reflect", "constant", "edge", "symmetric", "wrap")
 DEFAULT_BORDER = "reflect"
 _MAX_SEED = 2**31 - 1
+#: A constant border's fill: one grey level, or an (r, g, b) colour.
+BorderValue = Union[int, tuple[int, int, int]]
 _EXTRA = ("border", "border_value", "seed")
+
+
+def _is_byte(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255
+
+
+def border_fill(value: Any) -> Any:
+    """A constant border's fill in its one canonical form: [r, g, b] lists become tuples, a colour
+    whose channels are equal becomes that grey level (so a grey and its colour are the same policy).
+    Anything else is returned as given, for `validate` to refuse with its message."""
+    if isinstance(value, list):
+        value = tuple(int(v) if isinstance(v, float) and v.is_integer() else v for v in value)
+    if isinstance(value, tuple) and len(value) == 3 and all(_is_byte(v) for v in value) and len(set(value)) == 1:
+        return value[0]
+    return value
+
+
+def _describe_fill(value: BorderValue) -> str:
+    return f"rgb({value[0]}, {value[1]}, {value[2]})" if isinstance(value, tuple) else str(value)
 
 
 def _number(value: Any, what: str) -> float:
@@ -139,8 +161,8 @@ class AugmentationPolicy:
     multiply: Optional[Range] = None
     #: How the affine warp fills uncovered pixels (one of BORDER_MODES).
     border: str = DEFAULT_BORDER
-    #: Grey level (0-255) of the `constant` border.
-    border_value: int = 0
+    #: Fill of the `constant` border: a grey level 0-255 or an (r, g, b) colour (see `border_rgb`).
+    border_value: BorderValue = 0
     #: Base seed of the random draws (a caller's seed, e.g. a fold or replicate, is added to it).
     seed: int = 0
     #: A label for people (preset name or file name); not a knob, it changes nothing.
@@ -178,11 +200,21 @@ class AugmentationPolicy:
                 raise InspectorError(f"{knob} must stay within [{smallest:g}, {largest:g}] {unit}; got [{low:g}, {high:g}].")
         if self.border not in BORDER_MODES:
             raise InspectorError(f"border must be one of {', '.join(BORDER_MODES)}; got {self.border!r}.")
-        for attr, largest in (("border_value", 255), ("seed", _MAX_SEED)):
-            value = getattr(self, attr)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= largest:
-                raise InspectorError(f"{attr} must be a whole number between 0 and {largest}; got {value!r}.")
+        value = self.border_value
+        if isinstance(value, tuple):
+            if len(value) != 3 or not all(_is_byte(channel) for channel in value):
+                raise InspectorError(f"border_value as a colour must be three whole numbers 0-255 (r, g, b); got {value!r}.")
+        elif not _is_byte(value):
+            raise InspectorError(f"border_value must be a grey level 0-255 or an (r, g, b) colour; got {value!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= _MAX_SEED:
+            raise InspectorError(f"seed must be a whole number between 0 and {_MAX_SEED}; got {self.seed!r}.")
         return self
+
+    @property
+    def border_rgb(self) -> tuple[int, int, int]:
+        """The constant border's fill as an (r, g, b) colour (a grey level g is (g, g, g))."""
+        value = self.border_value
+        return tuple(value) if isinstance(value, tuple) else (value, value, value)  # type: ignore[return-value]
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -214,7 +246,7 @@ class AugmentationPolicy:
         if not parts:
             return "no augmentation"
         if self.uses_border:
-            parts.append(f"border {self.border}" + (f" {self.border_value}" if self.border == "constant" else ""))
+            parts.append(f"border {self.border}" + (f" {_describe_fill(self.border_value)}" if self.border == "constant" else ""))
         return ", ".join(parts)
 
     @property
@@ -247,7 +279,7 @@ class AugmentationPolicy:
             "add": opt(self.add),
             "multiply": opt(self.multiply),
             "border": self.border,
-            "border_value": self.border_value,
+            "border_value": list(self.border_value) if isinstance(self.border_value, tuple) else self.border_value,
             "seed": self.seed,
         }
 
@@ -288,6 +320,7 @@ class AugmentationPolicy:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             kwargs[attr] = value
+        kwargs["border_value"] = border_fill(kwargs["border_value"])
         name = data.get("name", "custom")
         kwargs["name"] = name if isinstance(name, str) else str(name)
         return cls(**kwargs).validate()

@@ -12,7 +12,7 @@ from typing import Optional
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QSizePolicy, QSplitter, QStackedWidget, QTabWidget)
 
 from inspector.gui.camera import CameraController
@@ -193,13 +193,13 @@ class MainWindow(MainMenuMixin, QMainWindow):
 
     # -- projects ---------------------------------------------------------------------------------
     def new_project_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new project")
-        if not folder:
-            return
-        default = Path(folder).name or "Inspection"
-        name, ok = QInputDialog.getText(self, "New project", "Project name:", text=default)
-        if ok and name.strip():
-            self.create_project(Path(folder), name.strip())
+        """Ask for a name and a location; the project folder is created (it need not exist)."""
+        from inspector.gui.widgets.new_project_dialog import NewProjectDialog
+
+        current = self.session.project.root.parent if self.session.project is not None else None
+        dialog = NewProjectDialog(self, current)
+        if dialog.exec() == NewProjectDialog.DialogCode.Accepted:
+            self.create_project(dialog.folder(), dialog.name())
 
     def create_project(self, folder: Path, name: str) -> bool:
         try:

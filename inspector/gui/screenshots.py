@@ -154,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     preset = f"builtin:{data.name}" if page.preset.findData(f"builtin:{data.name}") >= 0 else "builtin:object"
     page.preset.setCurrentIndex(page.preset.findData(preset))
     page._on_preset(0)
-    page.editor.border.setCurrentIndex(page.editor.border.findData("edge"))
+    page.editor.border.setCurrentIndex(page.editor.border.findData("constant"))  # white, as the background
+    page.editor.border_value.set_value(255)
     page.factor.setValue(4)
     _wait(app, lambda: page.previews_shown > 0 and not page.preview.runner.busy, 60, "the preview")
-    page.save_preset_as(f"{data.name} edge fill")
+    page.save_preset_as(f"{data.name} white fill")
     page.save()
     _wait(app, lambda: not page.preview.runner.busy, 60, "the preview")
     shot("2-augment")

@@ -125,6 +125,14 @@ def label_from_path(path: Path) -> Optional[str]:
     return None
 
 
+def kind_name(label: Optional[str], defect_type: Optional[str]) -> str:
+    """What a person calls a part: "good", its defect type, "defect" when the type is unknown, or ""
+    (unlabelled). One rule for the project's records and the inspected results."""
+    if label == "defect":
+        return defect_type or "defect"
+    return label or ""
+
+
 def load_folder(folder: str | Path) -> list[Sample]:
     """A plain folder of images, all taken as unlabelled (label 0)."""
     paths = list_images(folder)

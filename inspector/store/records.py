@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
+from inspector.io.datasets import kind_name
 from inspector.store.names import file_name_problem, name_problem
 from inspector.types import InspectorError
 
@@ -83,9 +84,7 @@ class ImageRecord:
     @property
     def kind(self) -> str:
         """What a person calls it: 'good', the defect type, 'defect', or '' when unlabelled."""
-        if self.label == "defect":
-            return self.defect_type or "defect"
-        return self.label or ""
+        return kind_name(self.label, self.defect_type)
 
 
 @dataclass

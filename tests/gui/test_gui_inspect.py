@@ -183,3 +183,55 @@ def test_inspect_breakdown_follow_drag_table_export_log_and_read_only(masked_win
     assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
     project.read_only = False
     assert math.isfinite(result.score)
+
+
+def _show(page, qtbot, index: int) -> np.ndarray:
+    """Open result `index` and wait for its heatmap; the overlay as drawn (RGBA)."""
+    page.show_index(index)
+    expected = page.results[index].anomaly_map.astype(np.float32)
+    qtbot.waitUntil(lambda: page.view.overlay.image is not None and np.array_equal(page.view.overlay.image, expected),
+                    timeout=30_000)
+    assert page.view.overlay_shown
+    return page.view.overlay_rgba()
+
+
+def test_heatmap_of_a_good_part_that_scores_high_shows_no_hot_colour_and_a_defect_does(masked_window, qtbot):
+    """Issue 15: 'PaDiM's coarse maps light the middle of a good part that scores high'. The colours
+    follow the working point: a PASS part shows none, a REVIEW part cool ones, a FAIL part hot ones
+    where its defect is (0.1.0 ramped the opacity up from the median good score, so a good part just
+    under FAIL was painted nearly opaque orange)."""
+    from inspector.visualize import HOT_ALPHA
+
+    window = masked_window
+    page = window.inspect_page
+    page.inspect_test_images()
+    qtbot.waitUntil(lambda: page.task is None, timeout=120_000)
+    results = page.results
+    good = max((i for i, r in enumerate(results) if r.label == "good"), key=lambda i: results[i].score)
+    defect = max((i for i, r in enumerate(results) if r.label == "defect"), key=lambda i: results[i].score)
+    high_good = results[good].score
+    fail = high_good * 1.02 if high_good > 0 else high_good + 0.1
+    assert results[defect].score > fail * 1.1, "the blob must score well above the best good part"
+    hot = HOT_ALPHA * 255
+
+    page.set_thresholds(fail, None)  # the good part scores just under FAIL: a PASS that scores high
+    good_rgba = _show(page, qtbot, good)
+    assert page.judge(results[good]) == "PASS"
+    assert int(good_rgba[..., 3].max()) == 0  # nothing painted over a PASS part
+
+    review = high_good * 0.97 if high_good > 0 else high_good - 0.1
+    page.set_thresholds(fail, review)  # now it is in the REVIEW band: coloured, never hot
+    band_rgba = _show(page, qtbot, good)
+    assert page.judge(results[good]) == "REVIEW"
+    assert 0 < int(band_rgba[..., 3].max()) < hot
+
+    defect_rgba = _show(page, qtbot, defect)
+    assert page.judge(results[defect]) == "FAIL"
+    hot_pixels = defect_rgba[..., 3] >= hot
+    assert hot_pixels.any()
+    mask = results[defect].mask
+    assert mask is not None and hot_pixels.shape == mask.shape
+    assert hot_pixels[mask].mean() > 0.5 or mask[hot_pixels].mean() > 0.5  # the hot colour is on the blob
+    # Hot means the upper (bright) half of the colour map, not only opaque.
+    assert defect_rgba[hot_pixels][:, :3].astype(int).sum(axis=1).mean() > 300
+    page.reset_threshold()

@@ -78,7 +78,7 @@ def test_border_fill_is_chosen_saved_and_reaches_the_engine(project_window, qtbo
     editor.set_policy(AugmentationPolicy(translate=PRESETS["zipper"].translate))  # 30 px shifts along x
     editor.border.setCurrentIndex(editor.border.findData("constant"))
     assert editor.border_value.isEnabled()
-    editor.border_value.setValue(201)
+    editor.border_value.set_value(201)
     policy = page.policy()
     assert policy.border == "constant" and policy.border_value == 201
     page.save()
@@ -95,6 +95,40 @@ def test_border_fill_is_chosen_saved_and_reaches_the_engine(project_window, qtbo
     qtbot.wait(50)
     assert any(np.any(np.all(c[:, :1] == 201, axis=(0, 2))) or np.any(np.all(c[:, -1:] == 201, axis=(0, 2)))
                for c in page.preview._copies)
+
+
+def test_constant_border_fills_an_rgb_part_with_the_chosen_colour(project_window, qtbot, monkeypatch):
+    """A colour part on a coloured background gets a border of that colour, channel by channel
+    (0.1.0 had no border choice; a grey level alone cannot match a green background)."""
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog
+
+    from inspector.augment.engine import augmented_copies
+
+    page = _page(project_window, qtbot)
+    editor = page.editor
+    editor.set_policy(AugmentationPolicy(translate=PRESETS["zipper"].translate))
+    editor.border.setCurrentIndex(editor.border.findData("constant"))
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *args, **kwargs: QColor(20, 200, 40)))
+    qtbot.mouseClick(editor.border_value, Qt.MouseButton.LeftButton)
+    assert editor.border_value.text() == "rgb 20, 200, 40"
+    assert page.policy().border_value == (20, 200, 40) and "rgb(20, 200, 40)" in editor.summary.text()
+    page.save()
+    stored = AugmentationPolicy.from_json(project_window.session.part.policy)
+    assert stored.border_value == (20, 200, 40)
+    image = np.full((96, 96, 3), (120, 60, 200), dtype=np.uint8)
+    copies = augmented_copies([image], stored, 8, seed=0)
+    sides = [c[:, 0] if not np.array_equal(c[:, 0], image[:, 0]) else c[:, -1] for c in copies]
+    assert any(np.all(side == (20, 200, 40)) for side in sides)  # a colour, not a grey
+    assert all(np.all((side == (20, 200, 40)).all(axis=-1) | (side == (120, 60, 200)).all(axis=-1)) for side in sides)
+    # The bench's preview tiles show the same colour.
+    qtbot.waitUntil(lambda: not page.preview.runner.busy, timeout=30_000)
+    qtbot.wait(50)
+    assert any(np.all(c[:, :1] == (20, 200, 40)) or np.all(c[:, -1:] == (20, 200, 40)) for c in page.preview._copies)
+    # Choosing a grey in the dialog stores a grey level.
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(lambda *args, **kwargs: QColor(9, 9, 9)))
+    editor.border_value.click()
+    assert page.policy().border_value == 9 and editor.border_value.text() == "grey 9"
 
 
 def test_seed_and_named_preset_survive_reopening_the_project(project_window, qtbot, tmp_path):

@@ -53,6 +53,18 @@ def test_review_shows_reasons_and_undecided_images(project_window, qtbot):
     assert reasons.distribution.selected == pytest.approx(scores[review.row_index[0]])
     assert reasons.distribution.selected_line.label.textItem.toPlainText().startswith("this image ")
     assert reasons.distribution.flagged_curve.yData.sum() == 2 and reasons.distribution.kept_curve.yData.sum() == 8
+    # The image is not a fixed 240 px preview (0.1.0): its view grows with the window.
+    window.resize(1024, 700)
+    qtbot.waitUntil(lambda: window.width() == 1024, timeout=5_000)
+    qtbot.wait(50)
+    small = reasons.image_view.size()
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: window.width() == 1600, timeout=5_000)
+    qtbot.wait(50)
+    large = reasons.image_view.size()
+    assert large.width() > small.width() and large.height() > small.height()
+    assert max(large.width(), large.height()) > 240
+    window.resize(1280, 820)
 
     # Key presses decide without a Messages line each.
     before = window.message_panel.count()

@@ -181,3 +181,20 @@ def test_inspect_export_csv_never_writes_a_formula_cell():
     rows = list(csv.reader(io.StringIO(results_csv(results, threshold, lambda r: threshold.verdict(r.score)).decode("utf-8-sig"))))
     assert rows[1][0].startswith("'=") and rows[1][5] == "FAIL"
     assert rows[2][0] == "part.png" and rows[2][5] == "ERROR"  # a NaN score exports as ERROR, never PASS
+
+
+def test_narrow_heatmap_view_gives_the_colour_bar_room_to_the_part(qtbot):
+    """Review at 1024 x 700 shows two views side by side: the bar (about 75 px) left the part ~80 px wide."""
+    from inspector.gui.widgets.heatmap_view import COMPACT_WIDTH
+
+    view = HeatmapView()
+    qtbot.addWidget(view)
+    view.set_image(np.zeros((32, 32, 3), np.uint8))
+    view.set_map(np.zeros((32, 32), np.float32))
+    view.resize(COMPACT_WIDTH + 300, 300)
+    view.show()
+    qtbot.waitUntil(lambda: view.width() == COMPACT_WIDTH + 300, timeout=2_000)
+    assert view.colorbar.isVisible()
+    view.resize(COMPACT_WIDTH - 60, 300)
+    qtbot.waitUntil(lambda: view.width() == COMPACT_WIDTH - 60, timeout=2_000)
+    assert not view.colorbar.isVisible() and view.overlay_shown

@@ -270,3 +270,39 @@ def test_preview_indices_recompute_only_the_asked_samples():
     every = preview_samples(image, policy, 8, 3, max_side=100)
     some = preview_samples(image, policy, 0, 3, max_side=100, indices=[5, 2])
     assert np.array_equal(some[0], every[5]) and np.array_equal(some[1], every[2])
+
+
+# -- a constant border in colour ----------------------------------------------------------------
+def test_constant_border_paints_rgb_images_channel_by_channel_and_grey_images_in_luma():
+    colour = (20, 200, 40)
+    policy = AugmentationPolicy(translate=Translate(12, 0), border="constant", border_value=colour)
+    rgb = np.full((40, 40, 3), 100, dtype=np.uint8)
+    strips = [c[:, 0] if not np.array_equal(c[:, 0], rgb[:, 0]) else c[:, -1] for c in augmented_copies([rgb], policy, 8, 3)]
+    assert sum(bool(np.all(strip == colour)) for strip in strips) >= 4  # a colour per channel, not a grey
+    # The copies' geometry is that of the grey fill: only the uncovered pixels differ.
+    grey = augmented_copies([rgb], replace(policy, border_value=0), 8, 3)
+    for coloured, plain in zip(augmented_copies([rgb], policy, 8, 3), grey):
+        uncovered = np.all(plain == 0, axis=-1)
+        assert np.array_equal(coloured[~uncovered], plain[~uncovered])
+        assert np.all(coloured[uncovered] == colour)
+    # A grey (H, W) image keeps its shape and gets the colour's luma (OpenCV alone would paint red 20).
+    luma = round(0.299 * 20 + 0.587 * 200 + 0.114 * 40)
+    for copy in augmented_copies([np.full((40, 40), 100, np.uint8)], policy, 8, 3):
+        assert copy.shape == (40, 40)
+        assert set(np.unique(copy)) <= {100, luma}
+    # The live preview paints it too.
+    assert any(np.all(s[:, 0] == colour) or np.all(s[:, -1] == colour) for s in preview_samples(rgb, policy, 6))
+
+
+def test_colour_border_round_trips_and_is_validated():
+    policy = AugmentationPolicy(translate=Translate(3, 3), border="constant", border_value=(1, 2, 3))
+    data = policy.to_json()
+    assert data["border_value"] == [1, 2, 3]
+    again = AugmentationPolicy.from_json(data)
+    assert again == policy and again.fingerprint() == policy.fingerprint()
+    assert again.fingerprint() != replace(policy, border_value=(1, 2, 4)).fingerprint()
+    assert AugmentationPolicy.from_json({**data, "border_value": [7, 7, 7]}).border_value == 7  # a grey is a grey
+    assert policy.border_rgb == (1, 2, 3) and replace(policy, border_value=5).border_rgb == (5, 5, 5)
+    for bad in ([1, 2], [1, 2, 300], [1.5, 2, 3], "red", -1, True):
+        with pytest.raises(InspectorError):
+            AugmentationPolicy.from_json({**data, "border_value": bad})

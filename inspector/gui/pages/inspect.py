@@ -1,8 +1,8 @@
 """Inspect (operator): score parts, show the heatmap and a big verdict, tune the working point.
 
 Scores are computed once, on a worker; moving a threshold re-judges every result shown without
-re-scoring. The heatmap's colour scale is tied to the working point (`inspector.visualize.
-threshold_levels`), so a good part stays cool on every image. Every inspection goes to the
+re-scoring. The heatmap's colours are tied to the working point (`inspector.visualize`): none
+below REVIEW / FAIL, so a PASS part is not painted, hot from FAIL. Every inspection goes to the
 project's InspectionLog, and the operator's PASS / FAIL decision is stored beside it.
 
 The page holds the logic; its boxes live in inspector.gui.widgets (verdict_panel,
@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -45,6 +44,7 @@ from inspector.gui.widgets.results_table import ResultsTable
 from inspector.gui.widgets.verdict_panel import VERDICT_STYLES, VerdictPanel  # noqa: F401
 from inspector.gui.widgets.working_point_panel import WorkingPointPanel
 from inspector.gui.workers import LatestOnly, Task
+from inspector.gui.widgets.splitter import make_splitter
 from inspector.io.datasets import label_from_path
 
 
@@ -129,28 +129,14 @@ class InspectPage(DecisionsMixin, WorkingPointMixin, QWidget):
         self.follow_check = self.results_table.follow_check
         self.breakdown = self.results_table.breakdown
 
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.verdict_panel)
-        right.addWidget(self.working_point)
-        right.setStretchFactor(0, 0)
-        right.setStretchFactor(1, 1)
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.part_view)
-        top.addWidget(right)
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 2)
-        top.setSizes([640, 420])
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.setObjectName("inspectSplitter")
-        splitter.addWidget(top)
-        splitter.addWidget(self.results_table)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([560, 240])  # about 7 rows at 1440 x 900; the table never has fewer than 5
-        self.splitter = splitter
+        right = make_splitter(Qt.Orientation.Vertical, [self.verdict_panel, self.working_point], [0, 1])
+        top = make_splitter(Qt.Orientation.Horizontal, [self.part_view, right], [3, 2], [640, 420])
+        # About 7 table rows at 1440 x 900; the table never has fewer than 5.
+        self.splitter = make_splitter(Qt.Orientation.Vertical, [top, self.results_table], [3, 1], [560, 240],
+                                      name="inspectSplitter")
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.splitter, 1)
 
         # -- wiring
         self.open_button.clicked.connect(self.open_dialog)

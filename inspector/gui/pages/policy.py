@@ -14,13 +14,14 @@ from typing import Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QPushButton,
-                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QScrollArea, QSizePolicy, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
 
 from inspector.augment.policy import PRESETS, AugmentationPolicy
 from inspector.gui.context import AppContext
 from inspector.gui.pages.policy_check_panel import PolicyCheckPanel
 from inspector.gui.pages.policy_preview import PreviewPanel
 from inspector.gui.widgets.policy_editor import PolicyEditor
+from inspector.gui.widgets.splitter import make_splitter
 
 GENERIC = ("object", "texture", "none")
 CUSTOM = "Custom"
@@ -105,14 +106,8 @@ class PolicyPage(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.preview, "Preview")
         self.tabs.addTab(self.check_panel, "Policy check")
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setObjectName("policySplitter")
-        splitter.addWidget(scroll)
-        splitter.addWidget(self.tabs)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([480, 720])
-        splitter.setChildrenCollapsible(False)
+        splitter = make_splitter(Qt.Orientation.Horizontal, [scroll, self.tabs], [2, 3], [480, 720],
+                                 name="policySplitter", collapsible=False)
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)

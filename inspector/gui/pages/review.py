@@ -14,13 +14,14 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSplitter,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from inspector.gui.context import AppContext
 from inspector.gui.pages.review_jobs import Reasons, reasons_job
 from inspector.gui.widgets.review_reasons import ReviewReasons, score_format
 from inspector.gui.workers import LatestOnly
+from inspector.gui.widgets.splitter import make_splitter
 
 FLAG_BG = QColor("#ffebe9")
 REMOVED_FG = QColor("#b31d28")
@@ -78,13 +79,8 @@ class ReviewPage(QWidget):
         left_layout.addWidget(self.table, 1)
         left_layout.addLayout(buttons)
         left_layout.addLayout(refit_row)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setObjectName("reviewSplitter")
-        splitter.addWidget(left)
-        splitter.addWidget(self.reasons)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
-        splitter.setChildrenCollapsible(False)
+        splitter = make_splitter(Qt.Orientation.Horizontal, [left, self.reasons], [1, 1], name="reviewSplitter",
+                                 collapsible=False)
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
@@ -308,9 +304,9 @@ class ReviewPage(QWidget):
         self.reasons.distribution.mark(score)
         model, threshold = self.session.model, self.session.threshold()
         if threshold is not None:
-            from inspector.visualize import threshold_levels
+            from inspector.visualize import nominal_levels  # training images: cool from the median good score
 
-            self.reasons.set_levels(threshold_levels(threshold), threshold.fail)
+            self.reasons.set_levels(nominal_levels(threshold), threshold.fail)
         flagged = bool(self.ranking.flagged[index])
         side = "above" if flagged else "below"
         self.reasons.status.setText(f"Score {self.format(score)}, {side} the cut"

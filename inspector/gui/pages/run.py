@@ -172,7 +172,7 @@ class RunPage(QWidget):
 
         self.chart.set_lines(fail, review)
         self.working_point.set_values(fail, review)
-        low, high = threshold_levels(self.model.threshold)
+        low, high = threshold_levels(self.model.threshold.with_values(fail, review))  # this run's working point
         self.heatmap.set_levels(low, high, fail)
 
     def _class_models(self) -> list[tuple[str, str]]:

@@ -1,10 +1,10 @@
 """The part image with its anomaly heatmap on top, and a colour bar tied to the threshold.
 
 Two pyqtgraph `ImageItem`s share one view: the RGB part below, the anomaly map above with a
-lookup table, fixed levels, adjustable opacity and a higher z-value. The levels come from the
-model's working point (`inspector.visualize.threshold_levels`: the threshold sits mid-scale),
-never from the image itself, so a good part stays cool and the same colour means the same score
-on every part.
+lookup table, fixed levels, adjustable opacity and a higher z-value. Levels and lookup table come
+from the model's working point (`inspector.visualize`: transparent below REVIEW / FAIL, cool in
+the REVIEW band, hot from FAIL), never from the image itself, so a good part shows no colour and
+the same colour means the same score on every part.
 """
 from __future__ import annotations
 
@@ -16,18 +16,20 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 COLORMAP = "inferno"
+#: Below this width the colour bar (about 75 px) is hidden so that the part keeps the room: two views
+#: side by side on Review at 1024 x 700 left the part about 80 px wide.
+COMPACT_WIDTH = 300
 
 
-def overlay_lut(colormap: pg.ColorMap, points: int = 256) -> np.ndarray:
-    """RGBA lookup table whose opacity grows from 0 at the low level to full at the threshold.
+def overlay_lut(colormap: pg.ColorMap, low: float = 0.0, high: float = 1.0, fail: Optional[float] = None,
+                points: int = 256) -> np.ndarray:
+    """RGBA lookup table over [low, high] on the working-point ramp (`inspector.visualize.working_point_ramp`):
+    transparent at and below `low`, the cool half of the map up to `fail`, the hot half from it."""
+    from inspector.visualize import working_point_ramp
 
-    With the threshold mid-scale (see `inspector.visualize.threshold_levels`), normal areas are
-    nearly transparent, so the part stays visible and only suspicious areas are coloured.
-    """
-    lut = colormap.getLookupTable(nPts=points, alpha=True).astype(np.float64)
-    position = np.linspace(0.0, 1.0, points)
-    lut[:, 3] = 255.0 * np.clip(position / 0.5, 0.0, 1.0) ** 0.8
-    return lut.round().astype(np.uint8)
+    position, alpha = working_point_ramp(low, high, fail, points)
+    lut = colormap.map(position, mode="float")[:, :3] * 255.0
+    return np.column_stack([lut, 255.0 * alpha]).round().astype(np.uint8)
 
 
 class HeatmapView(QWidget):
@@ -44,7 +46,7 @@ class HeatmapView(QWidget):
         self.view.addItem(self.base)
         self.view.addItem(self.overlay)
         self.colormap = pg.colormap.get(COLORMAP)
-        self.overlay.setLookupTable(overlay_lut(self.colormap))
+        self.overlay.setLookupTable(overlay_lut(self.colormap, 0.0, 1.0, 0.5))
         # The bar shows the scale only; it is not linked to the overlay, which keeps its own
         # see-through lookup table (a linked bar would impose its opaque one).
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self.colormap, interactive=False,
@@ -67,6 +69,7 @@ class HeatmapView(QWidget):
         self._overlay_on = True
         self._has_map = False
         self._levels = (0.0, 1.0)
+        self._fail = 0.5
         self.overlay.setOpacity(self._opacity)
 
     # -- content --------------------------------------------------------------------------------
@@ -100,8 +103,14 @@ class HeatmapView(QWidget):
         self._apply_visibility()
 
     def set_levels(self, low: float, high: float, threshold: Optional[float] = None) -> None:
-        """Fix the colour scale (called when the model or the threshold changes, not per image)."""
+        """Fix the colour scale to the working point (called when the model or a threshold changes, not
+        per image): `threshold` is FAIL, where the hot colours start (None: mid-scale)."""
         self._levels = (float(low), float(high))
+        self._fail = (low + high) / 2.0 if threshold is None else float(threshold)
+        lut = overlay_lut(self.colormap, self._levels[0], self._levels[1], self._fail)
+        self.overlay.setLookupTable(lut)
+        # The bar shows the overlay's own colours (opaque), so a colour on the part reads off the bar.
+        self.colorbar.setColorMap(pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut[:, :3]))
         self.colorbar.setLevels(values=self._levels)
         if self.overlay.image is not None:
             self.overlay.setLevels(self._levels)
@@ -112,6 +121,22 @@ class HeatmapView(QWidget):
 
     def levels(self) -> tuple[float, float]:
         return self._levels
+
+    def overlay_rgba(self) -> Optional[np.ndarray]:
+        """The overlay as drawn before the global opacity, (H, W, 4) uint8 in map pixels (None without a map):
+        what a person sees over the part, for checks that a good part shows no hot colour."""
+        if not self._has_map or self.overlay.image is None:
+            return None
+        self.overlay.render()  # pyqtgraph's own level + lookup-table mapping, as it paints
+        qimage = self.overlay.qimage
+        if qimage is None:
+            return None
+        pixels = np.array(pg.functions.ndarray_from_qimage(qimage))
+        if pixels.ndim == 2:  # an indexed image (pyqtgraph's usual form with a 256-entry table)
+            table = np.array(qimage.colorTable(), dtype=np.uint32)
+            argb = table[pixels]
+            return np.stack([(argb >> 16) & 255, (argb >> 8) & 255, argb & 255, argb >> 24], axis=-1).astype(np.uint8)
+        return np.ascontiguousarray(pixels[..., [2, 1, 0, 3]])  # ARGB32 in memory: B, G, R, A
 
     def set_opacity(self, opacity: float) -> None:
         self._opacity = float(np.clip(opacity, 0.0, 1.0))
@@ -132,6 +157,14 @@ class HeatmapView(QWidget):
     def has_map(self) -> bool:
         return self._has_map
 
+    @property
+    def compact(self) -> bool:
+        return 0 < self.width() < COMPACT_WIDTH
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self._apply_visibility()
+
     def _apply_visibility(self) -> None:
         self.overlay.setVisible(self._has_map and self._overlay_on)
-        self.colorbar.setVisible(self._has_map)
+        self.colorbar.setVisible(self._has_map and not self.compact)

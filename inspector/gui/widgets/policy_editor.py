@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHB
                                QVBoxLayout, QWidget)
 
 from inspector.augment.policy import BORDER_MODES, AugmentationPolicy, Range, Translate
+from inspector.gui.widgets.fill_colour import FillColourButton
 from inspector.gui.widgets.range_slider import KnobRange
 
 # knob: (label, slider span, allowed span, step, decimals, suffix, default range, tooltip)
@@ -36,7 +37,7 @@ FLAG_KNOBS = {
 SHIFT_SLIDER_MAX = 60
 BORDER_LABELS = {
     "reflect": ("Reflect", "Mirror the image into the uncovered strip (may show ghost edges: a second rim)"),
-    "constant": ("Constant grey", "Fill the uncovered strip with one grey level"),
+    "constant": ("Constant", "Fill the uncovered strip with one grey level or colour (the button beside)"),
     "edge": ("Repeat edge", "Repeat the last pixel row / column outwards"),
     "symmetric": ("Symmetric", "Mirror including the edge pixel"),
     "wrap": ("Wrap around", "Fill with the opposite side of the image (textures that tile)"),
@@ -160,10 +161,7 @@ class PolicyEditor(QWidget):
             self.border.addItem(label, mode)
             self.border.setItemData(self.border.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.border.setToolTip("How shifts, rotations and zooms fill the pixels they uncover")
-        self.border_value = QSpinBox()
-        self.border_value.setRange(0, 255)
-        self.border_value.setPrefix("grey ")
-        self.border_value.setToolTip("Grey level (0-255) of the constant border")
+        self.border_value = FillColourButton()
         self.border.currentIndexChanged.connect(self._on_border)
         self.border_value.valueChanged.connect(self._emit)
         border_row.addWidget(self.border, 1)
@@ -201,7 +199,7 @@ class PolicyEditor(QWidget):
             add=ranges["add"],
             multiply=ranges["multiply"],
             border=self.border.currentData(),
-            border_value=int(self.border_value.value()) if self.border.currentData() == "constant" else 0,
+            border_value=self.border_value.value() if self.border.currentData() == "constant" else 0,
             name=self._name,
         ).validate()
 
@@ -216,7 +214,7 @@ class PolicyEditor(QWidget):
                 value = getattr(policy, knob)
                 row.set_value(None if value is None else (value.low, value.high))
             self.border.setCurrentIndex(max(0, self.border.findData(policy.border)))
-            self.border_value.setValue(int(policy.border_value))
+            self.border_value.set_value(policy.border_value)
             self.border_value.setEnabled(policy.border == "constant")
         finally:
             self._updating = False

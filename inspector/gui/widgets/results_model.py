@@ -14,6 +14,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 
+from inspector.io.datasets import kind_name
+
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # numbers sort as numbers, shown formatted
 #: Results keep their maps at most this large, as float16 (about 130 kB a part), so a batch of a
 #: thousand parts stays near 130 MB; the overlay is stretched back onto the part when shown.
@@ -40,9 +42,8 @@ class InspectionResult:
     @property
     def kind(self) -> str:
         """'good', the defect type, 'defect', or '' (unlabelled)."""
-        if self.label == "defect":
-            return self.defect_type or "defect"
-        return self.label or ""
+        return kind_name(self.label, self.defect_type)
+
     @property
     def name(self) -> str:
         return self.path.name if self.path is not None else "camera frame"

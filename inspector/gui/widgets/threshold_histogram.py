@@ -195,19 +195,16 @@ class ThresholdHistogram(QWidget):
             self.band.setRegion((self.review_line.value(), self.fail_line.value()))
 
     def _on_fail_moved(self) -> None:
-        if self._updating:
-            return
-        if self._review_enabled and self.fail_line.value() < self.review_line.value():
-            self._updating = True
-            self.review_line.setValue(self.fail_line.value())
-            self._updating = False
-        self._update_band()
-        self._emit()
+        self._on_line_moved(check_review=self._review_enabled)
 
     def _on_review_moved(self) -> None:
+        self._on_line_moved(check_review=True)
+
+    def _on_line_moved(self, check_review: bool) -> None:
+        """Either line moved: REVIEW never goes above FAIL (it is pushed down to it), then emit."""
         if self._updating:
             return
-        if self.review_line.value() > self.fail_line.value():
+        if check_review and self.review_line.value() > self.fail_line.value():
             self._updating = True
             self.review_line.setValue(self.fail_line.value())
             self._updating = False
