@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -38,6 +37,7 @@ from inspector.gui.widgets.fit_settings_form import (  # noqa: F401
     FitSettingsForm,
     ParamForm,
 )
+from inspector.gui.widgets.splitter import make_splitter
 from inspector.gui.widgets.stage_progress import StageProgress, format_duration
 from inspector.gui.workers import ErrorInfo, Task
 from inspector.types import InspectorError
@@ -138,18 +138,9 @@ class FitPage(QWidget):
         row.addStretch(1)
         models_layout.addLayout(row)
 
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(run_box)
-        right.addWidget(models_box)
-        right.setStretchFactor(0, 2)
-        right.setStretchFactor(1, 1)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.setObjectName("fitSplitter")
-        splitter.addWidget(scroll)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
-        splitter.setSizes([440, 760])
+        right = make_splitter(Qt.Orientation.Vertical, [run_box, models_box], stretch=[2, 1])
+        splitter = make_splitter(Qt.Orientation.Horizontal, [scroll, right], stretch=[2, 3],
+                                 sizes=[440, 760], name="fitSplitter")
         self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
