@@ -44,6 +44,12 @@ def aligned_embedding(levels: list[np.ndarray]) -> np.ndarray:
     return torch.cat(parts, dim=1).numpy()
 
 
+#: Locations whose Gaussians are estimated in one batch. Each Gaussian is independent, so this only
+#: bounds the fit's float64 working memory (a few copies of chunk x N x d), which on large grids
+#: (tiled parts: thousands of locations) would otherwise exceed the machine's memory.
+FIT_CHUNK_LOCATIONS = 256
+
+
 @register
 class PaDiMDetector(Detector):
     """Per-location Gaussians; the image score is the max (or a top-fraction mean) of the smoothed distance map."""
@@ -98,8 +104,16 @@ class PaDiMDetector(Detector):
         rng = np.random.default_rng(self.seed)
         self.channels_ = np.sort(rng.choice(self.total_channels_, size=keep, replace=False)).astype(np.int64)
         locations = self._locations(features)  # (N, L, d)
-        reporter.report("fit", 1, 3, f"Estimating {locations.shape[1]} covariance matrices")
-        self.means_, self.precisions_ = fit_gaussians(locations.transpose(1, 0, 2), self.covariance)
+        n_locations = locations.shape[1]
+        means, precisions = [], []
+        for start in range(0, n_locations, FIT_CHUNK_LOCATIONS):
+            reporter.report("fit", 1, 3, f"Estimating covariance matrices {start + 1}-"
+                            f"{min(start + FIT_CHUNK_LOCATIONS, n_locations)} of {n_locations}")
+            chunk = locations[:, start:start + FIT_CHUNK_LOCATIONS].transpose(1, 0, 2)
+            chunk_means, chunk_precisions = fit_gaussians(chunk, self.covariance)
+            means.append(chunk_means)
+            precisions.append(chunk_precisions)
+        self.means_, self.precisions_ = np.concatenate(means), np.concatenate(precisions)
         reporter.report("fit", 3, 3)
         self.fitted_ = True
         return self

@@ -53,3 +53,20 @@ def test_a_padim_saved_before_top_fraction_loads_with_the_max(tmp_path):
     assert old.top_fraction == 0.0
     test = _features(3, seed=3)
     assert np.allclose(old.score(test).image_scores, detector.score(test).maps.reshape(3, -1).max(axis=1))
+
+
+def test_fit_in_location_chunks_equals_one_batch(monkeypatch):
+    """The chunked fit (bounded memory on large grids) gives the same Gaussians as one batch."""
+    import inspector.detectors.padim as padim_module
+
+    rng = np.random.default_rng(3)
+    levels = {3: rng.normal(size=(12, 16, 6, 5)).astype(np.float32),
+              5: rng.normal(size=(12, 24, 3, 3)).astype(np.float32),
+              6: rng.normal(size=(12, 8, 3, 3)).astype(np.float32)}
+    features = FeatureMaps(levels=levels, input_size=(96, 80))
+    whole = PaDiMDetector(n_features=20).fit(features)
+    monkeypatch.setattr(padim_module, "FIT_CHUNK_LOCATIONS", 7)  # 30 locations: 5 chunks, the last short
+    chunked = PaDiMDetector(n_features=20).fit(features)
+    assert chunked.means_.shape == whole.means_.shape == (30, 20)
+    np.testing.assert_allclose(chunked.means_, whole.means_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(chunked.precisions_, whole.precisions_, rtol=1e-4, atol=1e-5)
