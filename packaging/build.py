@@ -19,6 +19,8 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -231,7 +233,8 @@ def station_smoke_test(bundle: Path, work: Path) -> dict:
 
     Fits a small PaDiM on the demo part with this Python (full Inspector), exports it, scores the demo
     test images with `--runtime torch` here, then with the frozen, torch-free `inspector inspect`;
-    a damaged copy of the export must give a clean error, never a verdict.
+    a damaged copy of the export must give a clean error, never a verdict; and the frozen `inspector
+    run` judges the same parts from a hot folder, headless, with the same verdicts.
     """
     exe = executable(bundle)
     env = dict(os.environ, PYTHONPATH=str(cfg.REPO), INSPECTOR_ONNX_CACHE=str(work / "onnx-cache"))
@@ -287,12 +290,66 @@ def station_smoke_test(bundle: Path, work: Path) -> dict:
     if refused.returncode == 0 or not last.startswith("error:") or "Traceback" in refused.stderr \
             or any(v in refused.stdout for v in ("PASS", "FAIL", "REVIEW")):
         problems.append(f"a damaged export was not refused cleanly: rc {refused.returncode}, {refused.stderr[-500:]}")
+    problems.extend(_frozen_run_check(exe, export, images, work, env, frozen_env, results))
     results["problems"] = problems
     results["ok"] = not problems
     log(f"station smoke test {'PASSED' if results['ok'] else 'FAILED'}: {json.dumps(results)}")
     if results["ok"]:
         log("smoke test PASSED")
     return results
+
+
+def _logged_parts(database: Path) -> int:
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM inspections").fetchone()[0])
+    except sqlite3.Error:  # the station may be creating it right now
+        return 0
+
+
+def _frozen_run_check(exe: Path, export: Path, images: list[Path], work: Path, env: dict, frozen_env: dict,
+                      results: dict) -> list[str]:
+    """The frozen station judges a line headless: `run PROJECT --source hotfolder:DIR --model EXPORT`,
+    parts dropped into the folder, SIGTERM to stop; every part logged with the torch path's verdict."""
+    project, hot = work / "station-project", work / "hot"
+    hot.mkdir()
+    create = ("import sys\nfrom inspector.store.project import Project\n"
+              "p = Project.create(sys.argv[1], 'station smoke test')\np.add_class('flange')\np.save()\np.close()\n")
+    subprocess.run([sys.executable, "-c", create, str(project)], check=True, env=env, timeout=120)
+    proc = subprocess.Popen([str(exe), "run", str(project), "--class", "flange", "--source", f"hotfolder:{hot}",
+                             "--model", str(export), "--operator", "smoke-test"], env=frozen_env, stderr=subprocess.PIPE,
+                            text=True, cwd=work)
+    database = project / "inspections.sqlite"
+    start = time.perf_counter()
+    try:
+        for index, image in enumerate(images):
+            staged = work / f"part-{index:03d}.png.tmp"
+            shutil.copy(image, staged)
+            staged.rename(hot / f"part-{index:03d}.png")  # atomic, as a camera writer should
+        deadline = time.monotonic() + SMOKE_TIMEOUT_S
+        while _logged_parts(database) < len(images) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        results["run_parts_logged"] = _logged_parts(database)
+        results["run_s"] = round(time.perf_counter() - start, 2)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if rc != 0 or results["run_parts_logged"] != len(images):
+        return [f"the frozen run logged {results['run_parts_logged']} of {len(images)} parts (exit code {rc}): {err[-800:]}"]
+    expected = [v for _, _, v in _read_scores(work / "torch.csv")]
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        rows = connection.execute("SELECT image_path, verdict FROM inspections").fetchall()
+    got = [verdict for _, verdict in sorted(rows, key=lambda row: Path(row[0]).name)]
+    results["run_verdicts"] = got
+    if got != expected:
+        return [f"the frozen run's verdicts {got} differ from the torch path's {expected}"]
+    return []
 
 
 def folder_size(folder: Path) -> int:
