@@ -19,7 +19,7 @@ import numpy as np
 
 from inspector import __version__
 from inspector.detectors.base import Detector
-from inspector.detectors.registry import create_detector
+from inspector.detectors.registry import DEFAULT_DETECTOR, create_detector
 from inspector.features.backbone_owner import INTERACTIVE, priority
 from inspector.features.extractor import FeatureConfig, get_extractor
 from inspector.features.preprocess import DEFAULT_SHORT_SIDE, PREPROCESSING_V2, check_preprocessing, resolve_preprocessing
@@ -51,7 +51,7 @@ class FitSettings:
 
     backbone: str = "efficientnet_lite0"
     image_size: int = DEFAULT_SHORT_SIDE
-    detector: str = "padim"
+    detector: str = DEFAULT_DETECTOR
     detector_params: dict[str, Any] = field(default_factory=dict)
     policy: Optional[dict[str, Any]] = None  # AugmentationPolicy JSON
     aug_factor: int = 0

@@ -19,6 +19,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from inspector.detectors.registry import DEFAULT_DETECTOR
+
 VERDICTS = ("PASS", "REVIEW", "FAIL")
 GUI_ENV_VAR = "INSPECTOR_SELFTEST_GUI"
 
@@ -69,7 +71,7 @@ def _check_qt(run: _Run) -> None:
     check_gui(run)
 
 
-def run_selftest(verbose: bool = True, detector: str = "padim", device: str = "auto",
+def run_selftest(verbose: bool = True, detector: str = DEFAULT_DETECTOR, device: str = "auto",
                  n_train: Optional[int] = None, gui: Optional[bool] = None) -> int:
     """Fit on the bundled demo images, inspect a good and defective parts, check the results.
 
@@ -166,7 +168,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description="Inspector self-test on the bundled demo images.")
-    parser.add_argument("--detector", default="padim")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--train", type=int, default=None, help="use only this many training images")
     parser.add_argument("--gui", action="store_true", default=None,

@@ -12,6 +12,7 @@ from inspector.io.datasets import Sample, collect_image_files, is_mvtec_category
 from inspector.features.preprocess import DEFAULT_SHORT_SIDE
 from inspector.io.images import is_image_file
 from inspector.detectors.params import parse_assignment, parse_detector_spec
+from inspector.detectors.registry import DEFAULT_DETECTOR
 from inspector.types import InspectorError
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, multiple_detectors: boo
         group.add_argument("--detector", nargs="+", default=["knn", "mahalanobis", "padim"],
                            help="detector(s) to run (default: knn mahalanobis padim)")
     else:
-        group.add_argument("--detector", default="padim", help="detector (default padim)")
+        group.add_argument("--detector", default=DEFAULT_DETECTOR, help=f"detector (default {DEFAULT_DETECTOR})")
     group.add_argument("--param", action="append", type=parse_param, default=[], metavar="NAME=VALUE",
                        help="detector parameter, e.g. --param covariance=empirical (repeatable)")
     group.add_argument("--policy", default=None, help="augmentation policy: a preset name or a JSON file")

@@ -16,6 +16,7 @@ from inspector.cli.common import (add_fit_arguments, add_model_arguments, add_ru
                                   settings_from_args, training_samples)
 from inspector.store.atomic import json_default
 from inspector.cli.progress import StageProgressBar
+from inspector.detectors.registry import DEFAULT_DETECTOR
 from inspector.types import Cancelled, InspectorError
 
 
@@ -287,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = verbs.add_parser("demo", help="fit and inspect on the bundled demo parts")
     demo.add_argument("--out", "-o", default=None,
                       help="output folder (default: a new temporary folder, printed at the end)")
-    demo.add_argument("--detector", default="padim")
+    demo.add_argument("--detector", default=DEFAULT_DETECTOR)
     demo.add_argument("--device", default="auto")
     demo.add_argument("--quiet", "-q", action="store_true")
     demo.set_defaults(handler=cmd_demo)

@@ -17,6 +17,10 @@ _DETECTOR_MODULES = (
     "inspector.detectors.classic",
 )
 
+#: The detector a new model uses unless told otherwise (CLI, Fit page, self-test, demo): PaDiM ranked
+#: best on both development sets at the automatic geometry (docs/benchmarks/all_detectors.md).
+DEFAULT_DETECTOR = "padim"
+
 T = TypeVar("T", bound=type)
 
 

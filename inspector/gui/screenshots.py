@@ -7,6 +7,7 @@ settings and the recent-projects list go to a temporary folder too, so a user's 
 Used to document the GUI and to look at it after changes (it is not a test).
 """
 from __future__ import annotations
+from inspector.detectors.registry import DEFAULT_DETECTOR
 
 import argparse
 import os
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--data", type=Path, default=None, help="MVTec-style category (default: bundled demo)")
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--detector", default="padim")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR)
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--only", choices=["run-genicam"], default=None, help="just this view")

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.detectors.registry import DEFAULT_DETECTOR
 from inspector.features.preprocess import DEFAULT_SHORT_SIDE
 from inspector.types import InspectorError
 
@@ -168,7 +169,7 @@ class FitSettingsForm(QWidget):
         self.geometry_note.setStyleSheet("color: #57606a;")
         self._shapes: list[tuple[int, int]] = []
         self.detector = QComboBox()
-        for name, cls in sorted(self.detector_classes.items(), key=lambda kv: kv[0] != "padim"):
+        for name, cls in sorted(self.detector_classes.items(), key=lambda kv: kv[0] != DEFAULT_DETECTOR):
             label = getattr(cls, "display_name", "") or name
             self.detector.addItem(f"{label}  ({'heatmap' if cls.localizes else 'score only'})", name)
         self.detector.setToolTip("Anomaly detector. 'heatmap' detectors also show where a part differs.")
