@@ -49,14 +49,19 @@ def timed(run, batch: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def runtime_arguments(description: str, sizes: list[str]) -> argparse.ArgumentParser:
+    """The backbone, stages, rounds, input sizes and batches every runtime benchmark takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--layers", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sizes", nargs="+", default=["224x224", "576x224"])
+    parser.add_argument("--sizes", nargs="+", default=sizes)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = runtime_arguments(__doc__.splitlines()[0], ["224x224", "576x224"]).parse_args()
 
     import onnxruntime
 

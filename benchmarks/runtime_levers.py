@@ -12,7 +12,6 @@ Figures only: nothing here asserts on timings. Results: docs/benchmarks/runtime-
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -29,16 +28,12 @@ if str(ROOT) not in sys.path:
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.runtime import parse_size, runtime_arguments  # noqa: E402  (one CLI for the runtime benchmarks)
 from inspector.features.backbones import resolve_weights_file  # noqa: E402
 from inspector.features.extractor import FeatureConfig, FeatureExtractor  # noqa: E402
 from inspector.features.runtime_onnx import cached_stage_graph, session_options  # noqa: E402
 
 Runner = Callable[[np.ndarray], list[np.ndarray]]
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    height, _, width = text.partition("x")
-    return int(height), int(width or height)
 
 
 def plain(graph: bytes, names: list[str], change: Callable[[ort.SessionOptions], None] | None = None) -> Runner:
@@ -101,13 +96,7 @@ def pre_optimised(graph: bytes, names: list[str], folder: Path) -> tuple[Runner,
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="efficientnet_lite0")
-    parser.add_argument("--layers", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sizes", nargs="+", default=["224x224", "224x560"])
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    args = parser.parse_args()
+    args = runtime_arguments(__doc__.splitlines()[0], ["224x224", "224x560"]).parse_args()
     layers = sorted(set(args.layers))
     names = [f"stage{layer}" for layer in layers]
 
