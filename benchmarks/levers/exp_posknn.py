@@ -8,6 +8,8 @@ swept ring by ring, so one pass yields every r <= max(radii) and every k <= max(
 Usage: exp_posknn.py DATA SHORT SPEC... with SPEC a JSON object:
   {"feat": "a", "layers": [3,5,6], "d": 200}   stages aligned as PaDiM (nearest upsampling), d random channels (0 = all)
   {"feat": "b", "layers": [2,3], "fd": null}   PatchCore-style 3x3 averaged patch features at the finest stride
+  optional "norm": "chan" (z-score each channel with the training images' global mean / sd) or "loc"
+  (z-score each channel at each location: a diagonal-covariance whitening, as PaDiM's Mahalanobis does in full);
   optional "radii": [0,1,2,4], "ks": [1,3]; low data: "n": 10, "draws": 3 (image AUROC only).
 """
 import json, os, sys, time
@@ -45,6 +47,15 @@ def embed(fm, kw, seed=0):
     out = [patch_features_torch([torch.from_numpy(np.ascontiguousarray(l[s:s + 32])) for l in levels], kw.get("fd"))
            for s in range(0, len(fm), 32)]
     return torch.cat(out).permute(0, 3, 1, 2).contiguous()
+
+
+def normalise(emb_tr, emb_te, how):
+    """Put channels on comparable scales (raw L2 is dominated by high-variance deep channels)."""
+    if not how:
+        return emb_tr, emb_te
+    dims = (0, 2, 3) if how == "chan" else (0,)
+    mean, sd = emb_tr.mean(dim=dims, keepdim=True), emb_tr.std(dim=dims, keepdim=True) + 1e-3
+    return ((emb_tr - mean) / sd).contiguous(), ((emb_te - mean) / sd).contiguous()
 
 
 def posknn(emb_tr, emb_te, radii, kmax, loc_chunk=128):
@@ -101,7 +112,7 @@ for spec in sys.argv[3:]:
         aucs = {(r, k): [] for r in radii for k in ks}
         for dr in range(kw["draws"]):
             idx = np.sort(np.random.default_rng(dr).choice(len(emb_tr), size=kw["n"], replace=False))
-            res = posknn(emb_tr[torch.from_numpy(idx)].contiguous(), emb_te, radii, max(ks))
+            res = posknn(*normalise(emb_tr[torch.from_numpy(idx)].contiguous(), emb_te, kw.get("norm")), radii, max(ks))
             for r in radii:
                 for k in ks:
                     aucs[(r, k)].append(image_auroc(labels, scores(res[r][:, :k].mean(dim=1).numpy(), te.input_size)[0]))
@@ -109,7 +120,7 @@ for spec in sys.argv[3:]:
             print(json.dumps({**base, "r": r, "k": k, "aurocs": [round(x, 4) for x in a], "mean": round(float(np.mean(a)), 4),
                               "s": round(time.perf_counter() - t, 1)}), flush=True)
         continue
-    res = posknn(emb_tr, emb_te, radii, max(ks))
+    res = posknn(*normalise(emb_tr, emb_te, kw.get("norm")), radii, max(ks))
     knn_s = round(time.perf_counter() - t, 1)
     for r in radii:
         for k in ks:
